@@ -1,0 +1,59 @@
+"""Helpers for the measurement-noise scaling book.
+
+Small modules named for what they do, imported on first use so that ``import helpers`` stays
+fast (torch, scvi-tools and transformers load only when a model is used)::
+
+    import helpers as hp
+    hp.laws.noise_law(x, u_bar=500, i_max=2)
+
+=============  ==============================================================
+``data``       checksummed access to every input named in ``data_manifest.yml``
+``laws``       the noise and cell-number scaling laws: evaluate, fit, invert, collapse
+``published``  the paper's released result tables as tidy DataFrames
+``plots``      the book's palette and figure helpers
+``theory``     Box 1: the Gaussian channel model and its Poisson counterpart
+``probe``      auxiliary mutual information (latent MI) between embeddings and signals
+``groundtruth`` samples with analytic mutual information, for validating the probe
+``noise``      binomial thinning of counts (simulated sequencing depth)
+``splits``     training-size subsets, validation split and the fixed evaluation set
+``datasets``   loaders returning AnnData with raw counts and the auxiliary signal
+``models``     random projection, PCA, scVI and a Geneformer-style BERT
+``sweep``      resumable, atomic tidy results tables for parameter sweeps
+=============  ==============================================================
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "data",
+    "laws",
+    "published",
+    "plots",
+    "theory",
+    "probe",
+    "groundtruth",
+    "noise",
+    "splits",
+    "datasets",
+    "models",
+    "sweep",
+)
+
+__all__ = [*_SUBMODULES, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def __dir__():
+    return sorted(__all__)

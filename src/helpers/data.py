@@ -1,0 +1,235 @@
+"""Data access through ``data_manifest.yml``: a checksummed cache and an offline mirror.
+
+Every file a chapter reads is an entry of the manifest at the repository root (URL, sha256,
+size, licence, citation).  :func:`fetch` resolves an entry to a local path, in this order:
+
+1. a verified copy in the cache folder (``NOISESCALING_DATA_CACHE``, default: the user cache
+   folder given by :func:`pooch.os_cache`);
+2. a verified copy in the offline mirror folder, read in place (``NOISESCALING_DATA_MIRROR``,
+   laid out as ``<mirror>/<entry path>``, e.g. ``../shared/data``);
+3. a download of the entry's URL through :mod:`pooch`, checked against its sha256 before it
+   is moved into the cache (a failed check leaves no file behind).
+
+A checksum mismatch anywhere is a :class:`ChecksumError`; no mirror copy and no network is a
+:class:`DataUnavailableError` naming the entry and the mirror setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pooch
+import yaml
+
+__all__ = [
+    "ChecksumError",
+    "DataUnavailableError",
+    "ManifestEntry",
+    "MIRROR_ENV",
+    "CACHE_ENV",
+    "UNPINNED_ENV",
+    "cache_dir",
+    "fetch",
+    "load_manifest",
+    "manifest_path",
+    "mirror_dir",
+    "sha256sum",
+]
+
+MIRROR_ENV = "NOISESCALING_DATA_MIRROR"
+CACHE_ENV = "NOISESCALING_DATA_CACHE"
+MANIFEST_ENV = "NOISESCALING_MANIFEST"
+UNPINNED_ENV = "NOISESCALING_ALLOW_UNPINNED"
+
+
+class ChecksumError(ValueError):
+    """A file's sha256 differs from the one recorded in the manifest."""
+
+
+class DataUnavailableError(RuntimeError):
+    """An entry is neither cached, nor in the mirror, nor downloadable."""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One input file as described in ``data_manifest.yml``."""
+
+    key: str
+    path: str
+    url: str | None
+    sha256: str | None
+    size: int | None = None
+    licence: str = ""
+    citation: str = ""
+    description: str = ""
+    large: bool = False
+    manual: bool = False
+
+
+def manifest_path() -> Path:
+    """Path of the manifest: ``NOISESCALING_MANIFEST`` or ``data_manifest.yml`` at the repo root."""
+    if os.environ.get(MANIFEST_ENV):
+        return Path(os.environ[MANIFEST_ENV])
+    return Path(__file__).resolve().parents[2] / "data_manifest.yml"
+
+
+@lru_cache(maxsize=8)
+def _read_manifest(path: str) -> dict[str, ManifestEntry]:
+    with open(path, encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh)
+    entries = {}
+    for key, fields in raw["entries"].items():
+        entries[key] = ManifestEntry(key=key, **fields)
+    return entries
+
+
+def load_manifest(path: str | os.PathLike | None = None) -> dict[str, ManifestEntry]:
+    """Read the data manifest.
+
+    Parameters
+    ----------
+    path
+        Manifest file; defaults to :func:`manifest_path`.
+
+    Returns
+    -------
+    dict
+        Entry key → :class:`ManifestEntry`.
+
+    Examples
+    --------
+    >>> entries = load_manifest()
+    >>> entries["published/collect_mi_results"].path
+    'published/collect_mi_results.csv'
+    """
+    return _read_manifest(str(Path(path) if path is not None else manifest_path()))
+
+
+def cache_dir() -> Path:
+    """Cache folder: ``NOISESCALING_DATA_CACHE`` or the user cache folder for this project."""
+    return Path(os.environ.get(CACHE_ENV) or pooch.os_cache("noise-scaling"))
+
+
+def mirror_dir() -> Path | None:
+    """Offline mirror folder named by ``NOISESCALING_DATA_MIRROR``, or ``None`` when unset."""
+    value = os.environ.get(MIRROR_ENV)
+    return Path(value).expanduser().resolve() if value else None
+
+
+def sha256sum(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verify(entry: ManifestEntry, path: Path, origin: str) -> Path:
+    actual = sha256sum(path)
+    if entry.sha256 is None:
+        if os.environ.get(UNPINNED_ENV) != "1":
+            msg = (
+                f"Entry {entry.key!r} has no pinned sha256 in the manifest, so {path} cannot be "
+                f"verified. Set {UNPINNED_ENV}=1 to use it anyway, then record its sha256 "
+                f"({actual}) in data_manifest.yml."
+            )
+            raise ChecksumError(msg)
+        print(f"[helpers.data] {entry.key}: unpinned file used, sha256 {actual}")
+        return path
+    if actual != entry.sha256:
+        msg = (
+            f"Checksum mismatch for {entry.key!r} in the {origin} ({path}): expected sha256 "
+            f"{entry.sha256}, got {actual}. The file is corrupt or not the one the manifest names."
+        )
+        raise ChecksumError(msg)
+    return path
+
+
+def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool = False) -> Path:
+    """Local path of a manifest entry, verified against its sha256.
+
+    Parameters
+    ----------
+    key
+        Entry key in the manifest, e.g. ``"published/collect_mi_results"``.
+    manifest
+        Manifest file; defaults to :func:`manifest_path`.
+    progress
+        Show a download progress bar.
+
+    Returns
+    -------
+    pathlib.Path
+        A file in the cache or in the mirror, never a partial download.
+
+    Raises
+    ------
+    KeyError
+        The key is not in the manifest.
+    ChecksumError
+        A cached, mirrored or downloaded file does not match the manifest.
+    DataUnavailableError
+        Not cached, not in the mirror, and the download failed (e.g. offline).
+
+    Examples
+    --------
+    >>> path = fetch("published/spike_esm2")  # doctest: +SKIP
+    >>> path.name
+    'multisize_gisaid_results.csv'
+    """
+    entries = load_manifest(manifest)
+    if key not in entries:
+        close = [k for k in entries if key.split("/")[-1] in k]
+        msg = f"No entry {key!r} in the data manifest." + (f" Did you mean {close}?" if close else "")
+        raise KeyError(msg)
+    entry = entries[key]
+
+    cached = cache_dir() / entry.path
+    if cached.is_file():
+        return _verify(entry, cached, "cache")
+
+    mirror = mirror_dir()
+    if mirror is not None and (mirror / entry.path).is_file():
+        return _verify(entry, mirror / entry.path, "mirror")
+
+    where = (
+        f"the mirror {mirror} has no {entry.path}"
+        if mirror is not None
+        else f"no offline mirror is set ({MIRROR_ENV})"
+    )
+    if entry.manual or not entry.url:
+        msg = (
+            f"Entry {entry.key!r} cannot be downloaded and {where}. {entry.description} "
+            f"Place the file at <mirror>/{entry.path} or {cached}."
+        )
+        raise DataUnavailableError(msg)
+    if entry.sha256 is None and os.environ.get(UNPINNED_ENV) != "1":
+        msg = (
+            f"Entry {entry.key!r} has no pinned sha256; set {UNPINNED_ENV}=1 to download it "
+            "unverified and record the printed hash in data_manifest.yml."
+        )
+        raise ChecksumError(msg)
+    try:
+        downloaded = pooch.retrieve(
+            entry.url,
+            known_hash=f"sha256:{entry.sha256}" if entry.sha256 else None,
+            fname=cached.name,
+            path=cached.parent,
+            progressbar=progress,
+        )
+    except ValueError as err:  # pooch's hash mismatch; it has already removed the download
+        msg = f"Checksum mismatch downloading {entry.key!r} from {entry.url}: {err}"
+        raise ChecksumError(msg) from err
+    except Exception as err:  # network errors of every kind
+        msg = (
+            f"Could not fetch {entry.key!r}: it is not in the cache ({cached}), {where}, and "
+            f"downloading {entry.url} failed ({type(err).__name__}: {err}). Offline, point "
+            f"{MIRROR_ENV} at a folder holding {entry.path}."
+        )
+        raise DataUnavailableError(msg) from err
+    return _verify(entry, Path(downloaded), "download")
