@@ -1,0 +1,175 @@
+"""The scaling laws against their analytic properties and synthetic curves with known answers."""
+
+import numpy as np
+import pytest
+
+from helpers import laws
+
+
+@pytest.mark.parametrize("i_max", [0.3, 1.0, 2.5, 6.0])
+def test_noise_law_limits(i_max):
+    assert laws.noise_law(0.0, 500.0, i_max) == pytest.approx(0.0, abs=1e-12)
+    assert laws.noise_law(1e15, 500.0, i_max) == pytest.approx(i_max, abs=1e-9)
+    x = np.geomspace(1e-3, 1e7, 200)
+    y = laws.noise_law(x, 500.0, i_max)
+    assert np.all(np.diff(y) > 0) and np.all((y > 0) & (y < i_max))
+
+
+def test_noise_law_half_bit_at_u_bar():
+    # exactly I_max - 1/2 log2(2 / (1 + 2^{-2 I_max})): within 1/2 bit, -> 1/2 for large I_max
+    for i_max in (1.0, 3.0, 8.0):
+        gap = i_max - laws.noise_law(700.0, 700.0, i_max)
+        assert gap == pytest.approx(0.5 * np.log2(2 / (1 + 2 ** (-2 * i_max))), rel=1e-12)
+        assert gap <= 0.5
+    assert 8.0 - laws.noise_law(700.0, 700.0, 8.0) == pytest.approx(0.5, abs=1e-4)
+
+
+def test_noise_law_equals_box1_gaussian_channel():
+    # Box 1: I(Y;Z) = 1/2 log2((eta^2 (sY^2 + sU^2) + 1) / (1 + sU^2 eta^2)), u_bar = 1/sU^2
+    s_y2, s_u2 = 3.0, 0.2
+    eta2 = np.geomspace(1e-2, 1e4, 50)
+    box1 = 0.5 * np.log2((eta2 * (s_y2 + s_u2) + 1) / (1 + s_u2 * eta2))
+    i_max = 0.5 * np.log2((s_y2 + s_u2) / s_u2)
+    np.testing.assert_allclose(laws.noise_law(eta2, 1 / s_u2, i_max), box1, rtol=1e-12)
+
+
+def test_noise_law_is_stable_for_extreme_capacities():
+    assert np.isfinite(laws.noise_law(10.0, 1.0, 800.0))
+    assert laws.noise_law(np.array([0.0, 1.0]), 1.0, 800.0)[0] == 0.0
+
+
+@pytest.mark.parametrize("i_max", [0.5, 2.0, 5.0])
+def test_inverse_round_trip(i_max):
+    targets = np.linspace(0.01, 0.99, 25) * i_max
+    x = laws.invert_noise_law(targets, 321.0, i_max)
+    np.testing.assert_allclose(laws.noise_law(x, 321.0, i_max), targets, rtol=1e-10)
+    assert laws.invert_noise_law(0.0, 321.0, i_max) == 0.0
+    assert laws.invert_noise_law(i_max, 321.0, i_max) == np.inf
+
+
+def test_umi90_reaches_ninety_percent():
+    x = laws.umi90(1234.0, 2.2)
+    assert laws.noise_law(x, 1234.0, 2.2) == pytest.approx(0.9 * 2.2, rel=1e-12)
+
+
+def test_invert_rejects_targets_above_capacity():
+    with pytest.raises(ValueError, match="Target information"):
+        laws.invert_noise_law(2.5, 100.0, 2.0)
+
+
+def test_noise_collapse_puts_law_on_universal_curve():
+    x = np.geomspace(1, 1e5, 30)
+    for u_bar, i_max in [(50.0, 0.4), (3000.0, 4.0)]:
+        z, y = laws.noise_collapse(x, laws.noise_law(x, u_bar, i_max), u_bar, i_max)
+        np.testing.assert_allclose(y, laws.universal_noise_curve(z), atol=1e-12)
+
+
+def _synthetic_noise_curve(u_bar, i_max, sigma, seed, n_seeds=3):
+    rng = np.random.default_rng(seed)
+    x = np.repeat(np.geomspace(u_bar / 300, u_bar * 300, 12), n_seeds)
+    return x, laws.noise_law(x, u_bar, i_max) + rng.normal(0, sigma, x.size)
+
+
+@pytest.mark.parametrize(("u_bar", "i_max"), [(50.0, 0.8), (900.0, 2.5), (4000.0, 4.0)])
+def test_fit_recovers_known_parameters_within_errors(u_bar, i_max):
+    x, y = _synthetic_noise_curve(u_bar, i_max, 0.04, seed=7)
+    fit = laws.fit_noise_law(x, y)
+    assert fit.ok and fit.r_squared > 0.97
+    assert abs(fit.u_bar - u_bar) < 4 * fit.u_bar_err and abs(fit.u_bar / u_bar - 1) < 0.15
+    assert abs(fit.i_max - i_max) < 4 * fit.i_max_err and abs(fit.i_max - i_max) < 0.05
+    assert fit.u_bar_err / fit.u_bar < 0.25
+
+
+def test_fit_error_calibration():
+    # over many synthetic curves the truth is inside +-2 sigma about 95% of the time
+    hits = []
+    for seed in range(40):
+        x, y = _synthetic_noise_curve(500.0, 2.0, 0.08, seed=seed)
+        fit = laws.fit_noise_law(x, y)
+        hits.append(abs(fit.i_max - 2.0) < 2 * fit.i_max_err)
+    assert 0.8 <= np.mean(hits) <= 1.0
+
+
+def test_fit_does_not_depend_on_start():
+    x, y = _synthetic_noise_curve(2000.0, 3.0, 0.05, seed=3)
+    a = laws.fit_noise_law(x, y, u_bar0=1.0, i_max0=0.1)
+    b = laws.fit_noise_law(x, y, u_bar0=1e6, i_max0=20.0)
+    assert a.u_bar == pytest.approx(b.u_bar, rel=1e-4)
+    assert a.i_max == pytest.approx(b.i_max, rel=1e-4)
+
+
+def test_band_contains_truth_and_widens_away_from_data():
+    x, y = _synthetic_noise_curve(900.0, 2.5, 0.05, seed=11)
+    fit = laws.fit_noise_law(x, y)
+    grid = np.geomspace(x.min(), x.max(), 50)
+    lo, hi = fit.band(grid, sigma=2)
+    truth = laws.noise_law(grid, 900.0, 2.5)
+    assert np.mean((truth >= lo) & (truth <= hi)) > 0.9
+    assert np.all(hi > lo)
+
+
+def test_unconstrained_fit_is_flagged_not_dropped():
+    # a curve that never saturates: I_max and u_bar are not pinned down
+    x = np.repeat(np.geomspace(10, 100, 5), 2)
+    y = 1e-3 * x + np.random.default_rng(0).normal(0, 0.05, x.size)
+    fit = laws.fit_noise_law(x, y)
+    assert not fit.constrained and not fit.ok
+    assert np.isfinite(fit.u_bar) and np.isfinite(fit.r_squared)
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (([1.0, 2.0, np.nan], [0.1, 0.2, 0.3]), "finite"),
+        (([1.0, 2.0], [0.1, 0.2, 0.3]), "same length"),
+        (([-1.0, 2.0, 3.0], [0.1, 0.2, 0.3]), "non-negative"),
+        (([1.0, 2.0], [0.1, 0.2]), "at least 3"),
+    ],
+)
+def test_fit_noise_law_rejects_bad_input(bad, match):
+    with pytest.raises(ValueError, match=match):
+        laws.fit_noise_law(*bad)
+
+
+def test_cell_law_and_collapse():
+    assert laws.cell_law(500.0, 500.0, 0.7, 2.0) == pytest.approx(1.0)
+    n = np.geomspace(100, 1e5, 10)
+    x, y = laws.cell_collapse(n, laws.cell_law(n, 300.0, 0.6, 3.0), 300.0, 0.6, 3.0)
+    np.testing.assert_allclose(y, x, rtol=1e-10)
+
+
+@pytest.mark.parametrize(("n_sat", "s", "i_inf"), [(30.0, 1.2, 1.0), (800.0, 0.4, 3.0)])
+def test_fit_cell_law_recovers_parameters_from_any_start(n_sat, s, i_inf):
+    rng = np.random.default_rng(5)
+    n = np.repeat(np.geomspace(100, 1e5, 10), 3)
+    y = laws.cell_law(n, n_sat, s, i_inf) + rng.normal(0, 0.02, n.size)
+    fit = laws.fit_cell_law(n, y)
+    assert fit.success
+    assert abs(fit.s - s) < 3 * fit.s_err and abs(fit.i_inf - i_inf) < 3 * fit.i_inf_err
+    assert fit.mean_abs_residual < 0.03
+
+
+def test_fit_cell_law_beats_a_single_local_start():
+    # the paper's single start (N0=1e4, s=1, I_inf=2.5) lands in a poor local optimum here
+    import lmfit
+
+    n = np.repeat(np.geomspace(100, 1e6, 11), 2)
+    y = laws.cell_law(n, 5.0, 0.15, 6.0) + np.random.default_rng(2).normal(0, 0.03, n.size)
+    model = lmfit.Model(lambda x, N0, s, I_inf: I_inf - (x / N0) ** (-s))
+    params = model.make_params(
+        N0=dict(value=1e4, min=10, max=1e7), s=dict(value=1.0, min=0.01, max=10),
+        I_inf=dict(value=2.5, min=0.1, max=10),
+    )
+    single = model.fit(y, params, x=n)
+    ours = laws.fit_cell_law(n, y)
+    assert ours.mean_abs_residual <= np.mean(np.abs(single.residual)) + 1e-9
+    assert ours.mean_abs_residual < 0.04
+
+
+def test_flat_cell_curve_is_fitted_and_flagged():
+    n = np.repeat(np.geomspace(100, 1e5, 10), 2)
+    y = 0.5 + np.random.default_rng(4).normal(0, 0.01, n.size)
+    fit = laws.fit_cell_law(n, y)
+    assert fit.mean_abs_residual < 0.02
+    assert fit.predict(1e4) == pytest.approx(0.5, abs=0.02)
+    assert not fit.constrained
