@@ -1,0 +1,250 @@
+"""The book's palette and figure helpers (matplotlib/seaborn), shared by every chapter."""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from . import laws
+
+__all__ = [
+    "MODEL_COLORS",
+    "MODEL_ORDER",
+    "TASK_COLORS",
+    "TASK_MARKERS",
+    "TASK_ORDER",
+    "annotate_cell_fit",
+    "annotate_noise_fit",
+    "draw_method_schematic",
+    "plot_cell_collapse",
+    "plot_cell_fit",
+    "plot_noise_collapse",
+    "plot_noise_fit",
+    "set_style",
+]
+
+#: Representation models in the order the book shows them, and their colours.
+MODEL_ORDER = ["RandomProjection", "PCA", "SCVI", "Geneformer"]
+MODEL_COLORS = {
+    "RandomProjection": "#40ada6",
+    "PCA": "#3c4ebf",
+    "SCVI": "#e3a600",
+    "Geneformer": "#d6543a",
+    "MobileNetV3": "#1D4289",
+    "ESM2-8M": "#1D457F",
+    "ESM2-35M": "#EB7F54",
+    "ESM2-150M": "#F2AF4A",
+}
+#: Auxiliary tasks, their colours (also used for modalities in the universal collapse).
+TASK_ORDER = ["Protein MI", "Clonal MI", "Temporal MI", "Spatial MI"]
+TASK_COLORS = {
+    "Protein MI": "#C8102E",
+    "Clonal MI": "#FF6720",
+    "Temporal MI": "#FFC72C",
+    "Spatial MI": "#009739",
+    "Cell type MI": "#7f7f7f",
+    "Image": "#1D4289",
+    "Sequence": "#702F8A",
+}
+TASK_MARKERS = {"Protein MI": "o", "Clonal MI": "s", "Temporal MI": "^", "Spatial MI": "D"}
+
+
+def set_style() -> None:
+    """Apply the book's plotting style (white grid, dashed light grid, compact legends)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 110,
+            "savefig.dpi": 150,
+            "grid.linewidth": 0.5,
+            "grid.linestyle": "--",
+            "legend.frameon": False,
+            "axes.titleweight": "bold",
+            "axes.titlesize": 11,
+            "mathtext.fontset": "stix",
+        }
+    )
+
+
+def _curve_grid(fit, n=200):
+    lo, hi = fit.x[fit.x > 0].min(), fit.x.max()
+    return np.geomspace(lo / 1.5, hi * 1.5, n)
+
+
+def plot_noise_fit(ax, fit: laws.NoiseLawFit, *, color, label=None, band=True, points=True):
+    """Points of a noise curve, its fitted law (dashed) and the 2σ band, on a log x-axis."""
+    if points:
+        ax.plot(fit.x, fit.mi, "o", color=color, ms=3, alpha=0.6, label=label, lw=0)
+    if not np.isfinite(fit.u_bar):
+        return ax
+    grid = _curve_grid(fit)
+    ax.plot(grid, fit.predict(grid), "--", color=color, lw=1.3, label=None if points else label)
+    if band and fit.constrained:
+        lo, hi = fit.band(grid, sigma=2)
+        ax.fill_between(grid, lo, hi, color=color, alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    return ax
+
+
+def plot_cell_fit(ax, fit: laws.CellLawFit, *, color, label=None, band=True):
+    """Points of a cell-number curve with the fitted law and its 2σ band."""
+    ax.plot(fit.x, fit.mi, "o", color=color, ms=3, alpha=0.6, label=label, lw=0)
+    grid = np.geomspace(fit.x.min() / 1.5, fit.x.max() * 1.5, 200)
+    ax.plot(grid, fit.predict(grid), "--", color=color, lw=1.3)
+    if band and fit.constrained:
+        lo, hi = fit.band(grid, sigma=2)
+        ax.fill_between(grid, lo, hi, color=color, alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    return ax
+
+
+def annotate_noise_fit(ax, fit: laws.NoiseLawFit, *, color="0.2", units="UMIs per cell"):
+    """Mark I_max (horizontal line) and ū (the half-bit point) on a fitted noise curve."""
+    ax.axhline(fit.i_max, color=color, lw=0.8, ls=":")
+    ax.text(
+        fit.x.min(), fit.i_max, rf"$I_{{\max}} = {fit.i_max:.2f}$ bits", va="bottom", fontsize=9
+    )
+    y = fit.predict(fit.u_bar)
+    ax.plot([fit.u_bar], [y], "o", mfc="white", mec=color, ms=7, zorder=5)
+    ax.annotate(
+        rf"$\bar u = {fit.u_bar:,.0f}$ {units}",
+        xy=(fit.u_bar, y),
+        xytext=(fit.u_bar * 4, y - 0.25 * fit.i_max),
+        arrowprops=dict(arrowstyle="->", color=color),
+        fontsize=9,
+    )
+    return ax
+
+
+def annotate_cell_fit(ax, fit: laws.CellLawFit, *, color="0.2"):
+    """Mark I∞, N_sat (one bit below I∞) and the exponent s on a fitted cell-number curve."""
+    ax.axhline(fit.i_inf, color=color, lw=0.8, ls=":")
+    ax.text(fit.x.min(), fit.i_inf, rf"$I_\infty = {fit.i_inf:.2f}$ bits", va="bottom", fontsize=9)
+    y = fit.predict(fit.n_sat)
+    ax.plot([fit.n_sat], [y], "o", mfc="white", mec=color, ms=7, zorder=5)
+    ax.annotate(
+        rf"$N_{{sat}} = {fit.n_sat:,.0f}$ cells" + "\n" + rf"$s = {fit.s:.2f}$",
+        xy=(fit.n_sat, y),
+        xytext=(fit.n_sat * 6, y - 0.6),
+        arrowprops=dict(arrowstyle="->", color=color),
+        fontsize=9,
+    )
+    return ax
+
+
+def plot_noise_collapse(ax, fits, *, color_of, label_of=None, s=6, alpha=0.5):
+    """Collapse noise curves onto the universal law.
+
+    Parameters
+    ----------
+    ax
+        Axes to draw on.
+    fits
+        Iterable of (key, :class:`~helpers.laws.NoiseLawFit`).
+    color_of, label_of
+        Functions of the key giving each curve's colour and legend label (one legend entry
+        per distinct label).
+    """
+    seen = set()
+    z_all = []
+    for key, fit in fits:
+        z, y = fit.collapse()
+        label = label_of(key) if label_of else None
+        ax.scatter(
+            z, y, s=s, color=color_of(key), alpha=alpha, lw=0,
+            label=label if label not in seen else None, rasterized=True,
+        )
+        seen.add(label)
+        z_all.append(z)
+    z_all = np.concatenate(z_all)
+    grid = np.geomspace(max(z_all.min(), 1e-6), z_all.max(), 300)
+    ax.plot(grid, laws.universal_noise_curve(grid), color="k", lw=1.5, label="Eq. 1 (universal)")
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$z = (x/\bar u + 2^{-2I_{\max}})\,/\,(1 - 2^{-2I_{\max}})$")
+    ax.set_ylabel(r"$I - I_{\max}$ (bits)")
+    return ax
+
+
+def plot_cell_collapse(ax, fits, *, color_of, label_of=None, s=10, alpha=0.6):
+    """Collapse cell-number curves onto the identity line (log–log), one point per size.
+
+    Seeds are averaged at each training size before rescaling, as in the paper's Fig. 2b.
+    """
+    seen = set()
+    for key, fit in fits:
+        sizes = np.unique(fit.x)
+        means = np.array([fit.mi[fit.x == n].mean() for n in sizes])
+        x, y = laws.cell_collapse(sizes, means, fit.n_sat, fit.s, fit.i_inf)
+        label = label_of(key) if label_of else None
+        ax.scatter(
+            x, y, s=s, color=color_of(key), alpha=alpha, lw=0,
+            label=label if label not in seen else None,
+        )
+        seen.add(label)
+    lims = np.array([ax.get_xlim(), ax.get_ylim()])
+    lo, hi = max(lims.min(), 1e-3), lims.max()
+    ax.plot([lo, hi], [lo, hi], color="k", lw=1.2, label="identity (law)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$N / N_{sat}$")
+    ax.set_ylabel(r"$(I_\infty - I)^{-1/s}$")
+    return ax
+
+
+def draw_method_schematic(ax=None):
+    """Fig. 1: measurement noise → representation model → auxiliary mutual information.
+
+    Drawn with matplotlib primitives: a clean profile is corrupted at decreasing quality
+    (binomial thinning of counts, pixelation, substitutions), a representation model is trained
+    on each noisy copy, and the information its embedding carries about a held-out auxiliary
+    signal is measured by latent MI and fitted with Eq. 1.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 3.6))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 3.6)
+    ax.axis("off")
+    rng = np.random.default_rng(0)
+    boxes = [
+        (0.2, "Measurement", "cells × genes counts\nimages · sequences", "#f2f2f2"),
+        (2.45, "Noise", "downsample UMIs\npixelate · add noise\nsubstitute residues", "#fde0dd"),
+        (4.7, "Representation", "RP · PCA · scVI\nGeneformer · MobileNet\nESM2", "#e0ecf4"),
+        (6.95, "Auxiliary MI", "latent MI with a signal\nthe model never saw\n(protein, clone, time…)",
+         "#e5f5e0"),
+    ]
+    for x0, title, body, face in boxes:
+        ax.add_patch(
+            FancyBboxPatch((x0, 0.9), 1.9, 2.2, boxstyle="round,pad=0.05", fc=face, ec="0.3")
+        )
+        ax.text(x0 + 0.95, 2.85, title, ha="center", va="center", weight="bold", fontsize=10)
+        ax.text(x0 + 0.95, 1.3, body, ha="center", va="center", fontsize=8)
+    # a count matrix thinned at three depths
+    for i, keep in enumerate([1.0, 0.4, 0.1]):
+        counts = rng.poisson(3 * keep, size=(5, 6))
+        ax.imshow(
+            counts, extent=(2.55 + 0.6 * i, 3.05 + 0.6 * i, 2.05, 2.6), cmap="Reds",
+            vmin=0, vmax=6, aspect="auto",
+        )
+    ax.scatter(rng.normal(5.65, 0.25, 60), rng.normal(2.3, 0.15, 60), s=4, c="#3c4ebf")
+    for x0 in (2.1, 4.35, 6.6, 8.85):
+        ax.add_patch(
+            FancyArrowPatch((x0, 2.0), (x0 + 0.35, 2.0), arrowstyle="-|>", mutation_scale=14)
+        )
+    # the resulting law
+    inset = ax.inset_axes([9.25 / 11, 0.27, 1.65 / 11, 0.6])
+    x = np.geomspace(1, 1e5, 100)
+    inset.plot(x, laws.noise_law(x, 300, 2.5), color="k")
+    inset.axhline(2.5, ls=":", color="0.5", lw=0.8)
+    inset.set_xscale("log")
+    inset.set_xticks([])
+    inset.set_yticks([])
+    inset.set_xlabel("UMIs per cell", fontsize=8)
+    inset.set_ylabel("MI (bits)", fontsize=8)
+    inset.set_title("Eq. 1 fit", fontsize=9)
+    ax.text(5.5, 0.35, "train on each noise level → probe a fixed held-out set → fit "
+            r"$I(x) = I_{\max} - \frac{1}{2}\log_2\frac{x/\bar u + 1}{x/\bar u + 2^{-2I_{\max}}}$",
+            ha="center", fontsize=9)
+    return ax
