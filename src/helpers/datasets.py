@@ -1,0 +1,997 @@
+"""Loaders returning AnnData with raw integer counts and the auxiliary signal of each task.
+
+Every loader reads its files only through :func:`helpers.data.fetch` (the checksummed manifest)
+and returns an :class:`anndata.AnnData` laid out the same way:
+
+* ``X``: raw UMI / transcript counts, cells × genes, a :class:`scipy.sparse.csr_matrix` of
+  dtype ``float32`` holding whole numbers (float32 is what scanpy and scvi-tools expect, and it
+  represents every integer below 2**24 exactly; :func:`validate_counts` checks this). Cells
+  without a single count are removed (their number is in ``uns["dataset"]["n_empty_removed"]``).
+* ``var_names``: gene names; ``obs_names``: cell ids from the source files.
+* the auxiliary signal, in the place named by :func:`tasks` (column ``location``):
+
+  ==================  ===========================  ========  =================================
+  signal              where                        kind      probe target Y
+  ==================  ===========================  ========  =================================
+  ``protein_counts``  ``obsm["protein_counts"]``   vector    ``log1p`` protein counts
+  ``celltype.l3``     ``obs["celltype.l3"]``       labels    integer category codes
+  ``clone``           ``obs["clone"]``,            partner   representation of a clonally
+                      ``obs["day"]``                         related cell (early ↔ late)
+  ``ng_idx``          ``obsm["spatial"]``          partner   representation of one of the 5
+                                                             nearest cells in the tissue
+  ``day``             ``obs["day"]``               scalar    time point (days)
+  ``author_day``      ``obs["author_day"]``        scalar    embryonic day
+  ==================  ===========================  ========  =================================
+
+"partner" signals are pairs of cells: the probe measures the MI between the representation of
+one cell and the representation of its partner *under the same model*. They are drawn at
+random (seeded) by :func:`clonal_pairs` and :func:`spatial_neighbour_pairs`;
+:func:`auxiliary_signal` returns every signal in the shape a chapter needs::
+
+    E = model.embed(adata)                       # n_cells × d, one model
+    sig = auxiliary_signal(adata, "clone", seed=0, restrict_to=eval_idx)
+    X_probe = E[sig.index]
+    Y_probe = E[sig.target]                      # partner kind: target holds cell indices
+    # vector / scalar / labels kinds: Y_probe = sig.target (values, aligned with sig.index)
+
+The evaluation set must keep each pair together (a partner of an evaluation cell is never a
+training cell); :mod:`helpers.splits` does this with groups::
+
+    pairs = auxiliary_signal(adata, "clone", seed=0)           # all pairs of the dataset
+    groups = splits.pair_groups(adata.n_obs, pairs.index, pairs.target)
+    eligible = np.r_[pairs.index, pairs.target]                # hold out paired cells only
+    pool, eval_idx = splits.evaluation_split(adata.n_obs, n_eval=120, seed=0,
+                                             groups=groups, eligible=eligible)
+    sig = auxiliary_signal(adata, "clone", seed=0, restrict_to=eval_idx)  # 60 pairs
+
+Quick-profile datasets (small, real, in the offline mirror): :func:`load_pbmc10k`,
+:func:`load_larry_subset`, :func:`load_osmfish`. Paper-profile datasets (large, downloaded from
+the sources named in ``data_manifest.yml``): :func:`load_hao2021_pbmc`, :func:`load_larry_full`,
+:func:`load_merfish_s1r1`, :func:`load_qiu2024_embryo`. :func:`load_dataset` picks one by name
+and profile.
+"""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.io
+import scipy.sparse as sp
+
+from helpers.data import fetch
+
+__all__ = [
+    "SIGNAL_KINDS",
+    "AuxiliarySignal",
+    "auxiliary_signal",
+    "clonal_pairs",
+    "counts_from_normalised",
+    "dataset_names",
+    "load_dataset",
+    "load_hao2021_pbmc",
+    "load_larry_full",
+    "load_larry_subset",
+    "load_merfish_s1r1",
+    "load_osmfish",
+    "load_pbmc10k",
+    "load_qiu2024_embryo",
+    "signal_kind",
+    "spatial_neighbour_pairs",
+    "tasks",
+    "validate_counts",
+]
+
+#: Kind of every auxiliary signal: how :func:`auxiliary_signal` turns it into a probe target.
+SIGNAL_KINDS: dict[str, str] = {
+    "protein_counts": "vector",
+    "celltype.l3": "labels",
+    "clone": "partner",
+    "ng_idx": "partner",
+    "day": "scalar",
+    "author_day": "scalar",
+}
+
+_FLOAT32_EXACT = 2**24  # every integer below this is exact in float32
+
+# One row per (dataset, signal). paper_dataset / published_signal: the dataset and signal names
+# of the published results table (collect_mi_results.csv) that the row reproduces or stands in for.
+# fmt: off
+_TASKS = (
+    # dataset, profile, signal, kind, paper_dataset, published_signal,
+    #     location, note
+    ("pbmc10k", "quick", "protein_counts", "vector", "PBMC", "protein_counts",
+        "obsm['protein_counts']", "10x PBMC 10k CITE-seq (14 proteins), for Hao et al. 2021"),
+    ("larry_subset", "quick", "clone", "partner", "larry", "clone",
+        "obs['clone'], obs['day']", "781-cell LARRY subset (CoSpar test data)"),
+    ("larry_subset", "quick", "day", "scalar", "shendure", "author_day",
+        "obs['day']", "LARRY time point, for the embryo atlas' embryonic day"),
+    ("osmfish", "quick", "ng_idx", "partner", "merfish", "ng_idx",
+        "obsm['spatial']", "osmFISH somatosensory cortex (33 genes), for Vizgen MERFISH"),
+    ("hao2021_pbmc", "paper", "protein_counts", "vector", "PBMC", "protein_counts",
+        "obsm['protein_counts']", "Hao et al. 2021 CITE-seq PBMCs as distributed by scvi-tools"),
+    ("hao2021_pbmc", "paper", "celltype.l3", "labels", "PBMC", "celltype.l3",
+        "obs['celltype.l3']", "Hao et al. 2021 level-3 cell-type annotation"),
+    ("larry_full", "paper", "clone", "partner", "larry", "clone",
+        "obs['clone'], obs['day']", "LARRY in-vitro haematopoiesis, all 130,887 cells"),
+    ("merfish_s1r1", "paper", "ng_idx", "partner", "merfish", "ng_idx",
+        "obsm['spatial']", "Vizgen MERFISH mouse brain, slice 1 replicate 1"),
+    ("qiu2024_embryo", "paper", "author_day", "scalar", "shendure", "author_day",
+        "obs['author_day']", "Qiu et al. 2024 mouse embryo atlas (opened backed: ~11M cells)"),
+)
+# fmt: on
+
+
+def tasks() -> pd.DataFrame:
+    """The auxiliary-MI tasks: which dataset carries which signal, where, and of which kind.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (dataset, signal) with columns ``dataset`` (name for
+        :func:`load_dataset`), ``profile`` (``"quick"`` or ``"paper"``), ``signal`` (name for
+        :func:`auxiliary_signal`), ``location`` (where the loader puts it), ``kind``
+        (``"vector"``, ``"labels"``, ``"scalar"`` or ``"partner"``), ``paper_dataset`` and
+        ``published_signal`` (the names in the published results table that the row
+        reproduces, or stands in for at the quick profile), ``note``.
+
+    Examples
+    --------
+    >>> t = tasks()
+    >>> t.loc[t.dataset == "osmfish", ["signal", "kind", "paper_dataset"]].values.tolist()
+    [['ng_idx', 'partner', 'merfish']]
+    """
+    columns = [
+        "dataset",
+        "profile",
+        "signal",
+        "kind",
+        "paper_dataset",
+        "published_signal",
+        "location",
+        "note",
+    ]
+    return pd.DataFrame(list(_TASKS), columns=columns)
+
+
+def signal_kind(signal: str) -> str:
+    """Kind of an auxiliary signal: ``"vector"``, ``"labels"``, ``"scalar"`` or ``"partner"``.
+
+    Examples
+    --------
+    >>> signal_kind("ng_idx")
+    'partner'
+    """
+    if signal not in SIGNAL_KINDS:
+        msg = f"Unknown signal {signal!r}; known signals: {sorted(SIGNAL_KINDS)}."
+        raise ValueError(msg)
+    return SIGNAL_KINDS[signal]
+
+
+# --------------------------------------------------------------------------------------------
+# Count validation
+# --------------------------------------------------------------------------------------------
+
+
+def validate_counts(x, *, name: str = "counts") -> sp.csr_matrix:
+    """Check that a matrix holds raw counts and return it as CSR ``float32``.
+
+    Parameters
+    ----------
+    x
+        Dense array, DataFrame or scipy sparse matrix (cells × features).
+    name
+        What the matrix is, for error messages.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        The same values, dtype ``float32``, explicit zeros removed.
+
+    Raises
+    ------
+    ValueError
+        A value is not finite, negative, not a whole number, or too large to be exact in
+        float32 (≥ 2**24).
+
+    Examples
+    --------
+    >>> validate_counts(np.array([[0, 2], [1, 0]])).toarray()
+    array([[0., 2.],
+           [1., 0.]], dtype=float32)
+    >>> validate_counts(np.array([[0.5]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: counts must hold whole numbers (raw counts); found 1 non-integer value(s), e.g. 0.5.
+    """
+    if isinstance(x, pd.DataFrame):
+        x = x.to_numpy()
+    m = sp.csr_matrix(x) if not sp.issparse(x) else sp.csr_matrix(x, copy=True)
+    values = np.asarray(m.data, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        msg = f"{name} must be finite; found {int(np.sum(~np.isfinite(values)))} NaN/inf value(s)."
+        raise ValueError(msg)
+    if values.size and values.min() < 0:
+        msg = f"{name} must be non-negative (raw counts); found minimum {values.min()}."
+        raise ValueError(msg)
+    fractional = values != np.round(values)
+    if fractional.any():
+        msg = (
+            f"{name} must hold whole numbers (raw counts); found {int(fractional.sum())} "
+            f"non-integer value(s), e.g. {values[fractional][0]}."
+        )
+        raise ValueError(msg)
+    if values.size and values.max() >= _FLOAT32_EXACT:
+        msg = f"{name} has a value {values.max()} ≥ 2**24, which float32 cannot hold exactly."
+        raise ValueError(msg)
+    m = m.astype(np.float32)
+    m.eliminate_zeros()
+    m.sort_indices()
+    return m
+
+
+def counts_from_normalised(x, *, atol: float = 1e-2, name: str = "counts") -> sp.csr_matrix:
+    """Recover integer counts from per-cell normalised counts.
+
+    Each cell (row) of a library-size normalised matrix is its raw counts times one factor. The
+    smallest non-zero value of a cell is that factor times its smallest count, which is 1 in any
+    cell with a singleton transcript, so dividing the row by it gives the raw counts. The result
+    is rounded, after checking that no value was further than ``atol`` from a whole number (a
+    row whose smallest count is not 1, or data that is not linearly normalised, fails this).
+
+    Parameters
+    ----------
+    x
+        Normalised counts, cells × genes (sparse or dense).
+    atol
+        Largest allowed distance from a whole number before rounding.
+    name
+        What the matrix is, for error messages.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Integer-valued ``float32`` counts. Rows without any non-zero value stay empty.
+
+    Raises
+    ------
+    ValueError
+        Negative or non-finite input, or a row that does not scale to whole numbers.
+
+    Examples
+    --------
+    >>> x = np.array([[2.5, 0.0, 7.5], [0.0, 0.4, 0.8]])
+    >>> counts_from_normalised(x).toarray()
+    array([[1., 0., 3.],
+           [0., 1., 2.]], dtype=float32)
+    """
+    m = sp.csr_matrix(x, dtype=np.float64, copy=True)
+    m.eliminate_zeros()
+    if not np.all(np.isfinite(m.data)) or (m.data.size and m.data.min() < 0):
+        msg = f"{name}: normalised counts must be finite and non-negative."
+        raise ValueError(msg)
+    nnz = np.diff(m.indptr)
+    has = nnz > 0
+    row_min = np.zeros(m.shape[0])
+    row_min[has] = np.minimum.reduceat(m.data, m.indptr[:-1][has])
+    m.data /= np.repeat(np.where(has, row_min, 1.0), nnz)
+    deviation = np.abs(m.data - np.round(m.data))
+    if deviation.size and deviation.max() > atol:
+        worst = int(np.searchsorted(m.indptr, int(np.argmax(deviation)), side="right") - 1)
+        msg = (
+            f"{name}: dividing each cell by its smallest non-zero value does not give whole "
+            f"numbers (max deviation {deviation.max():.3g} > atol={atol}, e.g. in row {worst}); "
+            "the matrix is not per-cell linearly normalised counts."
+        )
+        raise ValueError(msg)
+    m.data = np.round(m.data)
+    return validate_counts(m, name=name)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _finish(
+    adata: ad.AnnData,
+    *,
+    dataset: str,
+    keys: Sequence[str],
+    notes: str = "",
+    **extra,
+) -> ad.AnnData:
+    """Drop cells without counts and record provenance in ``uns["dataset"]``."""
+    totals = np.asarray(adata.X.sum(axis=1)).ravel()
+    empty = totals == 0
+    if empty.any():
+        adata = adata[~empty].copy()
+    info = {
+        "name": dataset,
+        "manifest_keys": list(keys),
+        "counts": "raw integer counts in X (CSR, float32)",
+        "n_empty_removed": int(empty.sum()),
+        "notes": notes,
+    }
+    info.update(extra)
+    adata.uns["dataset"] = info
+    return adata
+
+
+def _clone_labels(clone_matrix) -> tuple[np.ndarray, int]:
+    """Clone id per cell from a cells × clones matrix: -1 for none (or for several clones)."""
+    c = sp.csr_matrix(clone_matrix)
+    c.eliminate_zeros()
+    n_per_cell = np.diff(c.indptr)
+    labels = np.full(c.shape[0], -1, dtype=np.int64)
+    single = n_per_cell == 1
+    labels[single] = c.indices[c.indptr[:-1][single]]
+    return labels, int(np.sum(n_per_cell > 1))
+
+
+def _to_str(values) -> np.ndarray:
+    """Decode the byte strings of loom/HDF5 attributes."""
+    values = np.asarray(values)
+    if values.dtype.kind == "S" or (
+        values.dtype == object and values.size and isinstance(values.flat[0], bytes)
+    ):
+        return np.array([v.decode() for v in values.tolist()], dtype=object).astype(str)
+    return values.astype(str)
+
+
+# --------------------------------------------------------------------------------------------
+# Quick-profile loaders
+# --------------------------------------------------------------------------------------------
+
+
+def load_pbmc10k() -> ad.AnnData:
+    """10x Genomics PBMC 10k CITE-seq: RNA counts and 14 surface-protein counts.
+
+    Reads the features × cells CSVs ``pbmc10k/rna`` and ``pbmc10k/protein`` (totalVI
+    reproducibility release), checks that both list the same cell barcodes in the same order,
+    and returns cells × genes.
+
+    Returns
+    -------
+    anndata.AnnData
+        6,855 cells × 4,000 genes. ``obsm["protein_counts"]``: raw protein counts (cells × 14,
+        float32, whole numbers), protein names in ``uns["protein_names"]``.
+
+    Raises
+    ------
+    ValueError
+        The two files disagree on the cell barcodes, or a count is not a whole number.
+
+    Examples
+    --------
+    >>> adata = load_pbmc10k()  # doctest: +SKIP
+    >>> adata.shape, adata.obsm["protein_counts"].shape  # doctest: +SKIP
+    ((6855, 4000), (6855, 14))
+    """
+    keys = ("pbmc10k/rna", "pbmc10k/protein")
+    rna = pd.read_csv(fetch(keys[0]), index_col=0)
+    protein = pd.read_csv(fetch(keys[1]), index_col=0)
+    if not rna.columns.equals(protein.columns):
+        only_rna = rna.columns.difference(protein.columns)
+        only_protein = protein.columns.difference(rna.columns)
+        msg = (
+            "PBMC 10k: RNA and protein files do not list the same cell barcodes in the same "
+            f"order ({rna.shape[1]} vs {protein.shape[1]} cells; {len(only_rna)} only in RNA, "
+            f"{len(only_protein)} only in protein)."
+        )
+        raise ValueError(msg)
+    x = validate_counts(rna.to_numpy().T, name="PBMC 10k RNA counts")
+    prot = validate_counts(protein.to_numpy().T, name="PBMC 10k protein counts")
+    adata = ad.AnnData(
+        X=x,
+        obs=pd.DataFrame(index=pd.Index(rna.columns.astype(str), name="barcode")),
+        var=pd.DataFrame(index=pd.Index(rna.index.astype(str), name="gene")),
+    )
+    adata.obsm["protein_counts"] = prot.toarray()
+    adata.uns["protein_names"] = np.asarray(protein.index.astype(str))
+    return _finish(
+        adata,
+        dataset="pbmc10k",
+        keys=keys,
+        notes="4,000-gene subset of the 10x pbmc_10k_protein_v3 release",
+    )
+
+
+def load_larry_subset() -> ad.AnnData:
+    """781-cell subset of LARRY in-vitro haematopoiesis (CoSpar test data), integer counts.
+
+    The file's ``X`` is normalised per cell; :func:`counts_from_normalised` recovers the raw
+    counts (the largest deviation from whole numbers in this file is about 6e-5).
+
+    Returns
+    -------
+    anndata.AnnData
+        781 cells × 2,481 genes, with ``obs["day"]`` (2, 4 or 6, float), ``obs["time_info"]``
+        (the original categorical), ``obs["state_info"]`` (cell type), ``obs["clone"]`` (clone
+        id, the column of ``obsm["X_clone"]``; -1 for none), ``obsm["X_clone"]`` (cells ×
+        clones, CSR) and ``obsm["X_emb"]`` (the SPRING layout of the source).
+
+    Examples
+    --------
+    >>> adata = load_larry_subset()  # doctest: +SKIP
+    >>> adata.shape, sorted(adata.obs["day"].unique())  # doctest: +SKIP
+    ((781, 2481), [2.0, 4.0, 6.0])
+    """
+    key = "larry/cospar_subset"
+    with warnings.catch_warnings():  # the file predates anndata's encoding metadata
+        warnings.simplefilter("ignore", ad.OldFormatWarning)
+        src = ad.read_h5ad(fetch(key))
+    x = counts_from_normalised(src.X, name="LARRY subset")
+    obs = pd.DataFrame(index=src.obs_names.astype(str))
+    obs["time_info"] = src.obs["time_info"].values
+    obs["day"] = pd.to_numeric(src.obs["time_info"].astype(str)).astype(np.float64).values
+    obs["state_info"] = src.obs["state_info"].values
+    clones = sp.csr_matrix(src.obsm["X_clone"]).astype(np.float32)
+    obs["clone"], n_multi = _clone_labels(clones)
+    adata = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=src.var_names.astype(str)))
+    adata.obsm["X_clone"] = clones
+    if "X_emb" in src.obsm:
+        adata.obsm["X_emb"] = np.asarray(src.obsm["X_emb"])
+    return _finish(
+        adata,
+        dataset="larry_subset",
+        keys=(key,),
+        n_cells_in_several_clones=n_multi,
+        notes="counts recovered from per-cell normalised X (counts_from_normalised)",
+    )
+
+
+def load_osmfish(*, drop_duplicates: bool = True) -> ad.AnnData:
+    """osmFISH mouse somatosensory cortex (Codeluppi et al. 2018) with cell positions.
+
+    Reads the loom file ``osmfish/cortex`` with h5py. Cells without counts are removed (41 in
+    this file). The file also repeats 527 cells under a second ``CellID``, with identical
+    position and identical counts (overlapping imaging tiles, apparently); with
+    ``drop_duplicates`` only the first copy is kept, since a duplicate would be its own copy's
+    nearest neighbour and inflate spatial-neighbour MI.
+
+    Parameters
+    ----------
+    drop_duplicates
+        Keep one copy of cells sharing both position and counts.
+
+    Returns
+    -------
+    anndata.AnnData
+        Cells × 33 genes (5,903 cells with the defaults); ``obsm["spatial"]`` (x, y
+        coordinates, pixels of the source); ``obs`` keeps ``ClusterName``, ``ClusterID``,
+        ``Region``, ``Valid`` (0 for cells the authors excluded from their analysis, kept here)
+        and ``size_um2``.
+
+    Examples
+    --------
+    >>> adata = load_osmfish()  # doctest: +SKIP
+    >>> adata.n_vars, adata.obsm["spatial"].shape[1]  # doctest: +SKIP
+    (33, 2)
+    """
+    import h5py
+
+    key = "osmfish/cortex"
+    with h5py.File(fetch(key), "r") as f:
+        matrix = f["matrix"][:]
+        genes = _to_str(f["row_attrs/Gene"][:])
+        cols = {k: f["col_attrs"][k][:] for k in f["col_attrs"]}
+    x = validate_counts(matrix.T, name="osmFISH counts")
+    obs = pd.DataFrame(index=pd.Index(_to_str(cols["CellID"]), name="CellID"))
+    for name in ("ClusterName", "Region"):
+        obs[name] = pd.Categorical(_to_str(cols[name]))
+    for name in ("ClusterID", "Valid", "size_um2"):
+        if name in cols:
+            obs[name] = cols[name]
+    spatial = np.column_stack([cols["X"], cols["Y"]]).astype(np.float64)
+    n_dup = 0
+    if drop_duplicates:
+        dense = x.toarray()
+        table = pd.DataFrame(np.column_stack([spatial, dense]))
+        dup = table.duplicated(keep="first").to_numpy()
+        n_dup = int(dup.sum())
+        keep = ~dup
+        x, obs, spatial = x[keep], obs.iloc[keep], spatial[keep]
+    adata = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=pd.Index(genes, name="gene")))
+    adata.obsm["spatial"] = spatial
+    return _finish(
+        adata,
+        dataset="osmfish",
+        keys=(key,),
+        n_duplicates_removed=n_dup,
+        notes="duplicate cells (same position and counts) removed" if drop_duplicates else "",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Paper-profile loaders (large; fetched from their public sources)
+# --------------------------------------------------------------------------------------------
+
+
+def load_hao2021_pbmc(*, aggregate_proteins: bool = True, apply_filters: bool = True) -> ad.AnnData:
+    """Hao et al. 2021 CITE-seq PBMCs (161,764 cells) as distributed by scvi-tools.
+
+    Reads ``hao2021/pbmc_cite_seq`` (``pbmc_seurat_v4.h5ad``) and applies the two steps of
+    ``scvi.data.pbmc_seurat_v4_cite_seq`` (defaults as there): summing the two clones of
+    antibodies named ``<root>-1`` / ``<root>-2`` (except Notch and TCR), and the cell filters
+    (protein log library size in (7.6, 10.3), more than 150 proteins detected, no doublets,
+    mitochondrial fraction below 12%).
+
+    Returns
+    -------
+    anndata.AnnData
+        Cells × genes; ``obsm["protein_counts"]`` (cells × proteins, float32, names in
+        ``uns["protein_names"]``); ``obs["celltype.l3"]`` and the other source columns.
+    """
+    key = "hao2021/pbmc_cite_seq"
+    adata = ad.read_h5ad(fetch(key))
+    protein = adata.obsm["protein_counts"]
+    if not isinstance(protein, pd.DataFrame):
+        msg = "Hao 2021: obsm['protein_counts'] should be a DataFrame with protein names."
+        raise ValueError(msg)
+    if aggregate_proteins:
+        merged = {}
+        for name in protein.columns:
+            root, _, suffix = str(name).rpartition("-")
+            pair = (f"{root}-1" in protein.columns) and (f"{root}-2" in protein.columns)
+            if suffix in ("1", "2") and root not in ("Notch", "TCR") and pair:
+                merged[root] = protein[f"{root}-1"].to_numpy() + protein[f"{root}-2"].to_numpy()
+            else:
+                merged[name] = protein[name].to_numpy()
+        protein = pd.DataFrame(merged, index=protein.index)
+    if "celltype.l3" not in adata.obs:
+        msg = "Hao 2021: obs['celltype.l3'] is missing from the file."
+        raise ValueError(msg)
+    x = validate_counts(adata.X, name="Hao 2021 RNA counts")
+    prot = validate_counts(protein.to_numpy(), name="Hao 2021 protein counts").toarray()
+    if apply_filters:
+        totals = np.asarray(x.sum(axis=1)).ravel()
+        mt = adata.var_names.str.startswith("MT-")
+        pct_mt = np.asarray(x[:, mt].sum(axis=1)).ravel() / np.maximum(totals, 1) * 100
+        with np.errstate(divide="ignore"):
+            log_lib = np.log(prot.sum(axis=1))
+        keep = (
+            (log_lib > 7.6)
+            & (log_lib < 10.3)
+            & ((prot > 0).sum(axis=1) > 150)
+            & (
+                adata.obs.get("celltype.l2", pd.Series("", index=adata.obs_names)) != "Doublet"
+            ).to_numpy()
+            & (pct_mt < 12)
+        )
+    else:
+        keep = np.ones(adata.n_obs, dtype=bool)
+    out = ad.AnnData(X=x[keep], obs=adata.obs.iloc[keep].copy(), var=adata.var.copy())
+    out.obsm["protein_counts"] = prot[keep]
+    out.uns["protein_names"] = np.asarray(protein.columns.astype(str))
+    return _finish(
+        out,
+        dataset="hao2021_pbmc",
+        keys=(key,),
+        n_filtered=int((~keep).sum()),
+        notes="scvi-tools pbmc_seurat_v4_cite_seq preprocessing "
+        f"(aggregate_proteins={aggregate_proteins}, apply_filters={apply_filters})",
+    )
+
+
+def load_larry_full() -> ad.AnnData:
+    """LARRY in-vitro haematopoiesis (Weinreb et al. 2020), all cells, integer counts.
+
+    Reads the four ``larry/state_fate_invitro_*`` files: normalised counts (cells × genes
+    Matrix Market; integers recovered with :func:`counts_from_normalised`), gene names, cell
+    metadata (tab-separated; ``Time point`` → ``obs["day"]``) and the cells × clones matrix.
+
+    Returns
+    -------
+    anndata.AnnData
+        Cells × genes with ``obs["day"]``, ``obs["clone"]`` (-1: no clone, or several),
+        ``obsm["X_clone"]`` and the metadata columns.
+    """
+    keys = (
+        "larry/state_fate_invitro_counts",
+        "larry/state_fate_invitro_genes",
+        "larry/state_fate_invitro_metadata",
+        "larry/state_fate_invitro_clones",
+    )
+    counts = sp.csr_matrix(scipy.io.mmread(fetch(keys[0])))
+    with gzip.open(fetch(keys[1]), "rt") as fh:
+        genes = [line.strip() for line in fh if line.strip()]
+    meta = pd.read_csv(fetch(keys[2]), sep="\t")
+    clones = sp.csr_matrix(scipy.io.mmread(fetch(keys[3]))).astype(np.float32)
+    n = counts.shape[0]
+    if len(genes) != counts.shape[1] or len(meta) != n or clones.shape[0] != n:
+        msg = (
+            f"LARRY: inconsistent files: counts {counts.shape}, {len(genes)} gene names, "
+            f"{len(meta)} metadata rows, clone matrix {clones.shape}."
+        )
+        raise ValueError(msg)
+    if "Time point" not in meta:
+        msg = f"LARRY: metadata has no 'Time point' column (columns: {list(meta.columns)})."
+        raise ValueError(msg)
+    x = counts_from_normalised(counts, name="LARRY counts")
+    if {"Library", "Cell barcode"} <= set(meta.columns):
+        names = (meta["Library"].astype(str) + ":" + meta["Cell barcode"].astype(str)).to_numpy()
+    else:
+        names = np.arange(n).astype(str)
+    obs = meta.copy()
+    obs.index = pd.Index(names)
+    obs["day"] = pd.to_numeric(meta["Time point"]).astype(np.float64).to_numpy()
+    obs["clone"], n_multi = _clone_labels(clones)
+    adata = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=pd.Index(genes, name="gene")))
+    adata.obs_names_make_unique()
+    adata.obsm["X_clone"] = clones
+    return _finish(
+        adata,
+        dataset="larry_full",
+        keys=keys,
+        n_cells_in_several_clones=n_multi,
+        notes="counts recovered from per-cell normalised counts",
+    )
+
+
+def load_merfish_s1r1() -> ad.AnnData:
+    """Vizgen MERFISH mouse brain, slice 1 replicate 1 (67,821 cells), with cell centres.
+
+    Reads the cell-by-gene CSV (``vizgen/merfish_s1r1_counts``), drops the ``Blank-*`` control
+    columns (leaving 649 genes), and takes ``center_x``/``center_y`` from the cell metadata
+    (``vizgen/merfish_s1r1_metadata``) into ``obsm["spatial"]``. Cells without counts are
+    removed.
+
+    Raises
+    ------
+    ValueError
+        The two files do not list the same cells.
+    """
+    keys = ("vizgen/merfish_s1r1_counts", "vizgen/merfish_s1r1_metadata")
+    counts = pd.read_csv(fetch(keys[0]), index_col=0)
+    meta = pd.read_csv(fetch(keys[1]), index_col=0)
+    counts.index = counts.index.astype(str)
+    meta.index = meta.index.astype(str)
+    if len(counts.index) != len(meta.index) or not counts.index.isin(meta.index).all():
+        msg = (
+            f"MERFISH: the count file ({len(counts)} cells) and the metadata ({len(meta)} cells) "
+            "do not list the same cell ids."
+        )
+        raise ValueError(msg)
+    meta = meta.loc[counts.index]
+    genes = [c for c in counts.columns if not str(c).startswith("Blank-")]
+    x = validate_counts(counts[genes].to_numpy(), name="MERFISH counts")
+    adata = ad.AnnData(X=x, obs=meta.copy(), var=pd.DataFrame(index=pd.Index(genes, name="gene")))
+    adata.obsm["spatial"] = meta[["center_x", "center_y"]].to_numpy(dtype=np.float64)
+    return _finish(
+        adata,
+        dataset="merfish_s1r1",
+        keys=keys,
+        n_blank_removed=len(counts.columns) - len(genes),
+        notes="Blank-* barcodes removed",
+    )
+
+
+def _parse_embryo_day(values, *, birth_day: float) -> np.ndarray:
+    s = pd.Series(np.asarray(values).astype(str)).str.strip()
+    out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+    e = s.str.extract(r"^E(\d+(?:\.\d+)?)$")[0]
+    p = s.str.extract(r"^P(\d+(?:\.\d+)?)$")[0]
+    out = np.where(e.notna(), pd.to_numeric(e), out)
+    out = np.where(p.notna(), birth_day + pd.to_numeric(p), out)
+    if np.isnan(out).any():
+        bad = s[np.isnan(out)].unique()[:5].tolist()
+        msg = f"Embryo atlas: cannot read the day of {bad} as E<day>, P<day> or a number."
+        raise ValueError(msg)
+    return out.astype(np.float64)
+
+
+def load_qiu2024_embryo(
+    *, day_key: str = "day", birth_day: float = 19.0, n_check: int = 10_000
+) -> ad.AnnData:
+    """Qiu et al. 2024 mouse embryo atlas (~11.4 million cells), opened backed (read-only).
+
+    The whole matrix does not fit in memory, so the file is opened with ``backed="r"``: ``obs``
+    is in memory, ``X`` stays on disk; take a training subset with
+    ``adata[idx].to_memory()``. Only the first ``n_check`` cells are checked for integer counts.
+    The embryonic day (``obs[day_key]``, e.g. ``"E10.5"``; ``"P0"`` counts as ``birth_day``) is
+    parsed into the float ``obs["author_day"]``.
+
+    Returns
+    -------
+    anndata.AnnData
+        Backed AnnData with ``obs["author_day"]``.
+    """
+    key = "qiu2024/mouse_embryo_atlas"
+    adata = ad.read_h5ad(fetch(key), backed="r")
+    if day_key not in adata.obs:
+        msg = f"Embryo atlas: no obs[{day_key!r}]; columns are {list(adata.obs.columns)}."
+        raise ValueError(msg)
+    validate_counts(adata.X[: min(n_check, adata.n_obs)], name="embryo atlas counts (first cells)")
+    adata.obs["author_day"] = _parse_embryo_day(adata.obs[day_key], birth_day=birth_day)
+    adata.uns["dataset"] = {
+        "name": "qiu2024_embryo",
+        "manifest_keys": [key],
+        "backed": True,
+        "counts": f"raw integer counts in X on disk (first {n_check} cells checked)",
+        "n_empty_removed": 0,
+        "notes": f"P<d> read as {birth_day} + d days",
+    }
+    return adata
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+
+_LOADERS: dict[str, Callable[[], ad.AnnData]] = {
+    "pbmc10k": load_pbmc10k,
+    "larry_subset": load_larry_subset,
+    "osmfish": load_osmfish,
+    "hao2021_pbmc": load_hao2021_pbmc,
+    "larry_full": load_larry_full,
+    "merfish_s1r1": load_merfish_s1r1,
+    "qiu2024_embryo": load_qiu2024_embryo,
+}
+
+_PROFILES = ("smoke", "quick", "paper")
+
+
+def dataset_names() -> list[str]:
+    """Names accepted by :func:`load_dataset` (loader names; paper dataset names also work)."""
+    return list(_LOADERS)
+
+
+def _resolve(name: str, profile: str) -> str:
+    if profile not in _PROFILES:
+        msg = f"Unknown profile {profile!r}; use one of {_PROFILES}."
+        raise ValueError(msg)
+    if name in _LOADERS:
+        return name
+    table = tasks()
+    wanted = "paper" if profile == "paper" else "quick"
+    rows = table[(table.paper_dataset.str.lower() == name.lower()) & (table.profile == wanted)]
+    if rows.empty:
+        known = sorted(set(_LOADERS) | set(table.paper_dataset))
+        msg = f"Unknown dataset {name!r}; known: {known}."
+        raise ValueError(msg)
+    return rows.dataset.iloc[0]
+
+
+def load_dataset(name: str, *, profile: str = "quick") -> ad.AnnData:
+    """Load a dataset by loader name, or by paper dataset name and profile.
+
+    Parameters
+    ----------
+    name
+        A loader name (``"pbmc10k"``, ``"larry_subset"``, ``"osmfish"``, ``"hao2021_pbmc"``,
+        ``"larry_full"``, ``"merfish_s1r1"``, ``"qiu2024_embryo"``), loaded whatever the
+        profile; or a dataset name of the published table (``"PBMC"``, ``"larry"``,
+        ``"merfish"``, ``"shendure"``), resolved through :func:`tasks`: the quick-profile
+        stand-in for ``"smoke"``/``"quick"``, the full dataset for ``"paper"``.
+    profile
+        ``"smoke"``, ``"quick"`` or ``"paper"`` (smoke uses the quick data; chapters subsample).
+
+    Examples
+    --------
+    >>> adata = load_dataset("merfish", profile="quick")  # doctest: +SKIP
+    >>> adata.uns["dataset"]["name"]  # doctest: +SKIP
+    'osmfish'
+    """
+    return _LOADERS[_resolve(name, profile)]()
+
+
+# --------------------------------------------------------------------------------------------
+# Partner signals and probe targets
+# --------------------------------------------------------------------------------------------
+
+
+def clonal_pairs(
+    adata: ad.AnnData,
+    *,
+    seed: int,
+    clone_key: str = "clone",
+    day_key: str = "day",
+    early_days: Sequence[float] = (2, 4),
+    late_days: Sequence[float] = (6,),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of clonally related cells, one early and one late cell per clone (S.I.2).
+
+    Cells are split into early (``early_days``) and late (``late_days``) time points; every
+    clone with cells at both gets one pair: a random early cell and a random late cell.
+
+    Parameters
+    ----------
+    adata
+        With integer clone ids in ``obs[clone_key]`` (negative: no clone) and time points in
+        ``obs[day_key]``.
+    seed
+        Seed of the random choice of cells within each clone.
+
+    Returns
+    -------
+    idx_early, idx_late
+        Integer positions (rows of ``adata``), one pair per eligible clone, ordered by clone id.
+
+    Examples
+    --------
+    >>> import anndata as ad, pandas as pd
+    >>> obs = pd.DataFrame({"clone": [0, 0, 0, 1, 1, 2], "day": [2, 6, 6, 4, 4, 6]})
+    >>> a = ad.AnnData(obs=obs.set_axis([str(i) for i in range(6)]))
+    >>> early, late = clonal_pairs(a, seed=0)
+    >>> early.tolist(), bool(late[0] in (1, 2))
+    ([0], True)
+    """
+    for k in (clone_key, day_key):
+        if k not in adata.obs:
+            msg = f"clonal_pairs: adata.obs has no column {k!r}."
+            raise ValueError(msg)
+    clone = np.asarray(adata.obs[clone_key], dtype=np.int64)
+    day = np.asarray(adata.obs[day_key], dtype=np.float64)
+    early = np.isin(day, np.asarray(early_days, dtype=np.float64)) & (clone >= 0)
+    late = np.isin(day, np.asarray(late_days, dtype=np.float64)) & (clone >= 0)
+    shared = np.intersect1d(clone[early], clone[late])
+    rng = np.random.default_rng(seed)
+    # Random order within clone: sort cells by (clone, random key); first cell per clone wins.
+    idx_a = _one_random_cell_per_group(np.flatnonzero(early), clone, shared, rng)
+    idx_b = _one_random_cell_per_group(np.flatnonzero(late), clone, shared, rng)
+    return idx_a, idx_b
+
+
+def _one_random_cell_per_group(
+    cells: np.ndarray, group: np.ndarray, wanted: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    cells = cells[np.isin(group[cells], wanted)]
+    order = np.lexsort((rng.random(cells.size), group[cells]))
+    cells = cells[order]
+    first = np.r_[True, group[cells][1:] != group[cells][:-1]]
+    return cells[first]
+
+
+def spatial_neighbour_pairs(
+    adata: ad.AnnData, *, seed: int, k: int = 5, key: str = "spatial"
+) -> np.ndarray:
+    """A random one of each cell's ``k`` nearest cells in the tissue (S.I.1).
+
+    Parameters
+    ----------
+    adata
+        With cell coordinates in ``obsm[key]``.
+    seed
+        Seed of the random choice among the ``k`` neighbours.
+    k
+        Number of nearest neighbours to choose from (the cell itself excluded).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``partner[i]``: integer position of the neighbour paired with cell ``i``; never ``i``.
+
+    Examples
+    --------
+    >>> import anndata as ad
+    >>> a = ad.AnnData(obsm={"spatial": np.array([[0.0, 0], [1, 0], [0, 2], [10, 9]])})
+    >>> spatial_neighbour_pairs(a, seed=0, k=1).tolist()
+    [1, 0, 0, 2]
+    """
+    from scipy.spatial import cKDTree
+
+    if key not in adata.obsm:
+        msg = f"spatial_neighbour_pairs: adata.obsm has no {key!r} coordinates."
+        raise ValueError(msg)
+    xy = np.asarray(adata.obsm[key], dtype=np.float64)
+    n = xy.shape[0]
+    if not 1 <= k < n:
+        msg = f"spatial_neighbour_pairs: need 1 <= k < n_cells, got k={k}, n_cells={n}."
+        raise ValueError(msg)
+    if not np.all(np.isfinite(xy)):
+        msg = "spatial_neighbour_pairs: coordinates must be finite."
+        raise ValueError(msg)
+    _, nbrs = cKDTree(xy).query(xy, k=k + 1)
+    # Remove the cell itself from its list; with tied (duplicate) positions it may be missing
+    # from the k + 1 returned, and then the farthest one is dropped instead.
+    is_self = nbrs == np.arange(n)[:, None]
+    drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+    keep = np.ones_like(nbrs, dtype=bool)
+    keep[np.arange(n), drop] = False
+    nbrs = nbrs[keep].reshape(n, k)
+    choice = np.random.default_rng(seed).integers(0, k, size=n)
+    return nbrs[np.arange(n), choice].astype(np.int64)
+
+
+class AuxiliarySignal(NamedTuple):
+    """Probe sample of an auxiliary signal: cells and their targets.
+
+    ``index``: integer positions of the cells whose representation is X in the MI estimate.
+    ``target``: for vector/scalar/labels signals, the values Y aligned with ``index``; for
+    partner signals, integer positions of the partner cells, whose representation under the
+    same model is Y.
+    """
+
+    index: np.ndarray
+    target: np.ndarray
+
+
+def auxiliary_signal(
+    adata: ad.AnnData,
+    signal: str,
+    *,
+    seed: int = 0,
+    restrict_to=None,
+    log1p: bool = True,
+    k: int = 5,
+) -> AuxiliarySignal:
+    """The auxiliary signal of a dataset as arrays for the MI probe.
+
+    Parameters
+    ----------
+    adata
+        As returned by a loader.
+    signal
+        ``"protein_counts"`` (vector: ``log1p`` protein counts, cells × proteins),
+        ``"celltype.l3"`` (labels: integer category codes), ``"day"`` / ``"author_day"``
+        (scalar: days), ``"clone"`` (partner: :func:`clonal_pairs`, index = early cell,
+        target = late cell) or ``"ng_idx"`` (partner: :func:`spatial_neighbour_pairs`).
+    seed
+        Seed for drawing the pairs of partner signals (ignored otherwise). Use the same seed
+        for the evaluation split (see :func:`helpers.splits.pair_groups`) and for the probe.
+    restrict_to
+        Integer positions (e.g. the evaluation set): keep only cells in it, and for partner
+        signals only pairs whose two cells are both in it. Pairs are drawn on the whole dataset
+        first, so they do not depend on ``restrict_to``.
+    log1p
+        Apply ``log1p`` to protein counts.
+    k
+        Neighbours to choose from for ``"ng_idx"``.
+
+    Returns
+    -------
+    AuxiliarySignal
+        ``(index, target)``; with embeddings ``E`` (n_cells × d) of one model, the probe
+        estimates I(E[index]; target) for vector/scalar/labels signals and
+        I(E[index]; E[target]) for partner signals.
+
+    Examples
+    --------
+    >>> import anndata as ad
+    >>> a = ad.AnnData(obs=pd.DataFrame({"day": [2.0, 4.0, 6.0]}, index=list("abc")))
+    >>> auxiliary_signal(a, "day", restrict_to=[0, 2])
+    AuxiliarySignal(index=array([0, 2]), target=array([2., 6.]))
+    """
+    kind = signal_kind(signal)
+    n = adata.n_obs
+    if kind == "partner":
+        if signal == "clone":
+            index, target = clonal_pairs(adata, seed=seed)
+        else:
+            index = np.arange(n, dtype=np.int64)
+            target = spatial_neighbour_pairs(adata, seed=seed, k=k)
+    else:
+        index = np.arange(n, dtype=np.int64)
+        if kind == "vector":
+            if signal not in adata.obsm:
+                msg = f"auxiliary_signal: adata.obsm has no {signal!r}."
+                raise ValueError(msg)
+            values = adata.obsm[signal]
+            values = np.asarray(
+                values.to_numpy() if isinstance(values, pd.DataFrame) else values, dtype=np.float64
+            )
+            target = np.log1p(values) if log1p else values
+        else:
+            if signal not in adata.obs:
+                msg = f"auxiliary_signal: adata.obs has no {signal!r} column."
+                raise ValueError(msg)
+            column = adata.obs[signal]
+            if kind == "labels":
+                target = pd.Categorical(column).codes.astype(np.int64)
+            else:
+                target = pd.to_numeric(column).to_numpy(dtype=np.float64)
+    if restrict_to is not None:
+        allowed = np.zeros(n, dtype=bool)
+        allowed[np.asarray(restrict_to, dtype=np.int64)] = True
+        keep = allowed[index] & (allowed[target] if kind == "partner" else True)
+        if not keep.any():
+            msg = f"auxiliary_signal: no {signal!r} sample left inside restrict_to."
+            raise ValueError(msg)
+        index, target = index[keep], target[keep]
+    return AuxiliarySignal(index, target)
