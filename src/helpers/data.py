@@ -185,7 +185,8 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
     entries = load_manifest(manifest)
     if key not in entries:
         close = [k for k in entries if key.split("/")[-1] in k]
-        msg = f"No entry {key!r} in the data manifest." + (f" Did you mean {close}?" if close else "")
+        hint = f" Did you mean {close}?" if close else ""
+        msg = f"No entry {key!r} in the data manifest.{hint}"
         raise KeyError(msg)
     entry = entries[key]
 
@@ -210,10 +211,11 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
         raise DataUnavailableError(msg)
     if entry.sha256 is None and os.environ.get(UNPINNED_ENV) != "1":
         msg = (
-            f"Entry {entry.key!r} has no pinned sha256; set {UNPINNED_ENV}=1 to download it "
-            "unverified and record the printed hash in data_manifest.yml."
+            f"Entry {entry.key!r} is not in the cache ({cached}) and {where}; it has no pinned "
+            f"sha256, so it is not downloaded unverified. Set {UNPINNED_ENV}=1 to download "
+            f"{entry.url} and record the printed hash in data_manifest.yml."
         )
-        raise ChecksumError(msg)
+        raise DataUnavailableError(msg)
     try:
         downloaded = pooch.retrieve(
             entry.url,
