@@ -248,3 +248,28 @@ def draw_method_schematic(ax=None):
             r"$I(x) = I_{\max} - \frac{1}{2}\log_2\frac{x/\bar u + 1}{x/\bar u + 2^{-2I_{\max}}}$",
             ha="center", fontsize=9)
     return ax
+
+
+def plot_noise_curves(ax, fits, *, by="algorithm", title=None, xlabel="UMIs per cell"):
+    """Noise curves of one task, one colour per model, from a ``fit_table`` of noise fits."""
+    for model in [m for m in MODEL_ORDER if m in set(fits[by])]:
+        for fit in fits.loc[fits[by] == model, "fit"]:
+            if fit is not None:
+                plot_noise_fit(ax, fit, color=MODEL_COLORS[model], label=model)
+    ax.set(xlabel=xlabel, ylabel="auxiliary MI (bits)", title=title)
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def plot_task_against_published(ours, published, *, task, size_ours, size_published):
+    """Two panels: this book's noise curves of a task beside the paper's released ones."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
+    plot_noise_curves(left, ours, title=f"this book · {size_ours:,} training cells")
+    if published is not None and len(published):
+        plot_noise_curves(right, published, title=f"paper · {size_published:,} training cells")
+    else:
+        right.set_axis_off()
+    fig.suptitle(task, weight="bold")
+    fig.tight_layout()
+    return fig
+__all__ += ["plot_noise_curves", "plot_task_against_published"]

@@ -1,0 +1,269 @@
+"""One single-cell task end to end: noising → representations → auxiliary MI → results table.
+
+A chapter calls :func:`design` for its profile's grid, :func:`run_sweep` to fill a resumable
+:class:`~helpers.sweep.ResultsTable` (one row per quality, training size, algorithm and seed),
+and :func:`fit_sweep` for the noise-law and cell-number-law fits of the rows.
+
+The protocol is the paper's: a fixed evaluation set is held out once per dataset and seed and
+never enters training; each model is fitted on a training subset of the (downsampled) cells
+with a validation split for early stopping, then embeds the evaluation cells, and the probe
+estimates the MI between those embeddings and the auxiliary signal.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import datasets, laws, noise, splits
+from .sweep import PUBLISHED_COLUMNS, ResultsTable, package_versions
+
+__all__ = ["Design", "Task", "design", "fit_sweep", "prepare_task", "run_sweep"]
+
+ALGORITHMS = ("RandomProjection", "PCA", "SCVI", "Geneformer")
+
+
+@dataclass(frozen=True)
+class Design:
+    """The grid a chapter sweeps at one profile.
+
+    Attributes
+    ----------
+    fractions
+        Downsampling fractions (quality levels), 1 first.
+    noise_sizes
+        Training sizes at which the full quality grid is swept (noise curves).
+    cell_sizes
+        Training sizes swept at full quality only (cell-number curves).
+    seeds
+        Seeds; each seed has its own evaluation set, training subsets and model initialisation.
+    algorithms
+        Representation models.
+    n_eval
+        Cells held out for evaluation (the probe's samples).
+    """
+
+    fractions: tuple[float, ...]
+    noise_sizes: tuple[int, ...]
+    cell_sizes: tuple[int, ...]
+    seeds: tuple[int, ...]
+    algorithms: tuple[str, ...] = ALGORITHMS
+    n_eval: int = 2000
+
+    def points(self):
+        """Every (fraction, size) pair of the design, without repeats."""
+        pairs = {(f, s) for f in self.fractions for s in self.noise_sizes}
+        pairs |= {(1.0, s) for s in self.cell_sizes}
+        return sorted(pairs, key=lambda p: (-p[0], p[1]))
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.Series({k: v for k, v in asdict(self).items()}).to_frame("value")
+
+
+_PROFILE_GRID = {
+    # n quality levels, n cell-number sizes, seeds, eval fraction
+    "smoke": dict(n_levels=3, n_cell_sizes=2, seeds=(0,), eval_fraction=0.4),
+    "quick": dict(n_levels=7, n_cell_sizes=4, seeds=(0, 1), eval_fraction=0.4),
+    "paper": dict(n_levels=15, n_cell_sizes=10, seeds=(0, 1, 2), eval_fraction=0.2),
+}
+
+
+def design(
+    adata: ad.AnnData,
+    *,
+    profile: str = "quick",
+    n_eval: int | None = None,
+    algorithms=ALGORITHMS,
+    max_train: int | None = None,
+    min_umis: float = 10.0,
+) -> Design:
+    """The sweep grid for a dataset at a profile.
+
+    Quality levels are log-spaced fractions from 1 down to ``min_umis`` / (mean UMIs per cell),
+    as in the paper; cell-number sizes are log-spaced from 100 to the training pool.
+
+    Parameters
+    ----------
+    adata
+        Raw counts in ``X``.
+    profile
+        ``"smoke"``, ``"quick"`` or ``"paper"``.
+    n_eval
+        Cells held out for evaluation; default a profile-dependent fraction of the cells.
+    algorithms
+        Models to sweep.
+    max_train
+        Cap on training cells (default: every cell outside the evaluation set).
+    min_umis
+        Mean UMIs per cell at the lowest quality.
+    """
+    if profile not in _PROFILE_GRID:
+        msg = f"Unknown profile {profile!r}; choose one of {sorted(_PROFILE_GRID)}."
+        raise ValueError(msg)
+    grid = _PROFILE_GRID[profile]
+    n = adata.n_obs
+    n_eval = int(n_eval or round(grid["eval_fraction"] * n))
+    pool = n - n_eval
+    largest = min(pool, max_train) if max_train else pool
+    mean_umis = float(np.asarray(adata.X.sum(axis=1)).mean())
+    fractions = noise.quality_grid(mean_umis, n_levels=grid["n_levels"], min_umis=min_umis)
+    cell_sizes = splits.size_grid(
+        largest, n_sizes=grid["n_cell_sizes"], min_size=min(100, largest), max_size=largest
+    )
+    return Design(
+        fractions=tuple(float(f) for f in fractions),
+        noise_sizes=(int(largest),),
+        cell_sizes=tuple(int(s) for s in cell_sizes),
+        seeds=tuple(grid["seeds"]),
+        algorithms=tuple(algorithms),
+        n_eval=n_eval,
+    )
+
+
+@dataclass
+class Task:
+    """A dataset's auxiliary-MI task for one seed: the evaluation set and the signal on it."""
+
+    signal: str
+    kind: str
+    seed: int
+    eval_idx: np.ndarray = field(repr=False)
+    train_pool: np.ndarray = field(repr=False)
+    index: np.ndarray = field(repr=False)
+    target: np.ndarray = field(repr=False)
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.index.size)
+
+
+def prepare_task(adata: ad.AnnData, signal: str, *, n_eval: int, seed: int) -> Task:
+    """Hold out the evaluation set for one seed and put the auxiliary signal on it.
+
+    For partner signals the pairs are drawn on all cells first and kept together (both
+    cells of a pair are on the same side of the split), and only pairs inside the
+    evaluation set are probed.
+    """
+    kind = datasets.signal_kind(signal)
+    groups = eligible = None
+    if kind == "partner":
+        pairs = datasets.auxiliary_signal(adata, signal, seed=seed)
+        groups = splits.pair_groups(adata.n_obs, pairs.index, pairs.target)
+        eligible = np.union1d(pairs.index, pairs.target)
+    train_pool, eval_idx = splits.evaluation_split(
+        adata.n_obs, n_eval=n_eval, seed=seed, groups=groups, eligible=eligible
+    )
+    aux = datasets.auxiliary_signal(adata, signal, seed=seed, restrict_to=eval_idx)
+    return Task(signal, kind, seed, eval_idx, train_pool, aux.index, aux.target)
+
+
+def _probe_inputs(embedding_of, task: Task):
+    """(x, y) for the probe from a function giving embeddings of cell positions."""
+    x = embedding_of(task.index)
+    y = embedding_of(task.target) if task.kind == "partner" else task.target
+    return x, y
+
+
+def run_sweep(
+    adata: ad.AnnData,
+    *,
+    dataset: str,
+    signal: str,
+    grid: Design,
+    table: ResultsTable,
+    profile: str,
+    published_signal: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Fill ``table`` with one auxiliary-MI row per quality, size, algorithm and seed.
+
+    Rows already in the table are skipped, so an interrupted sweep resumes where it stopped;
+    each finished row is written atomically.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table's rows for this dataset and signal.
+    """
+    from . import models, probe  # torch-heavy: imported when a sweep actually runs
+
+    signal_name = published_signal or signal
+    versions = package_versions()
+    todo = [
+        (seed, fraction, size, algorithm)
+        for seed in grid.seeds
+        for fraction, size in grid.points()
+        for algorithm in grid.algorithms
+    ]
+    bar = tqdm(total=len(todo), disable=not progress, desc=f"{dataset}/{signal_name}")
+    for seed in grid.seeds:
+        task = prepare_task(adata, signal, n_eval=grid.n_eval, seed=seed)
+        for fraction in sorted({f for f, _ in grid.points()}, reverse=True):
+            sizes = [s for f, s in grid.points() if f == fraction]
+            keys = [
+                dict(dataset=dataset, size=s, quality=round(fraction, 7), algorithm=a,
+                     signal=signal_name, seed=seed)
+                for s in sizes for a in grid.algorithms
+            ]
+            pending = [k for k in keys if not table.done(k)]
+            bar.update(len(keys) - len(pending))
+            if not pending:
+                continue
+            noisy = noise.downsample(adata, fraction, seed=seed * 1_000_003 + 17, copy=True)
+            umis = float(np.asarray(noisy.X.sum(axis=1)).mean())
+            for key in pending:
+                train = splits.training_subset(task.train_pool, key["size"], seed=seed)
+                fit_idx, val_idx = splits.validation_split(train, seed=seed)
+                model = models.make_model(key["algorithm"], profile=profile, seed=seed)
+                t0 = time.perf_counter()
+                model.fit(noisy[fit_idx].copy(), adata_val=noisy[val_idx].copy(), progress=False)
+                t1 = time.perf_counter()
+                cells = np.union1d(task.index, task.target) if task.kind == "partner" else task.index
+                emb = model.embed(noisy[cells].copy())
+                lookup = np.full(adata.n_obs, -1, dtype=np.int64)
+                lookup[cells] = np.arange(cells.size)
+                x, y = _probe_inputs(lambda idx: emb[lookup[idx]], task)
+                t2 = time.perf_counter()
+                mi = probe.latent_mi(x, y, seed=seed)
+                t3 = time.perf_counter()
+                table.append({
+                    **key,
+                    "mi_value": mi,
+                    "umis_per_cell": umis,
+                    "profile": profile,
+                    "n_eval_pairs": task.n_pairs,
+                    "n_train": int(fit_idx.size),
+                    "fit_seconds": round(t1 - t0, 3),
+                    "embed_seconds": round(t2 - t1, 3),
+                    "probe_seconds": round(t3 - t2, 3),
+                    "versions": versions,
+                })
+                bar.update(1)
+    bar.close()
+    df = table.frame
+    return df[(df["dataset"] == dataset) & (df["signal"] == signal_name)].reset_index(drop=True)
+
+
+def fit_sweep(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Noise-law fits per (algorithm, size) and cell-number-law fits per (algorithm, quality).
+
+    A cell-number curve needs at least four training sizes; a noise curve at least three
+    quality levels. Curves with fewer points are returned as failed rows, not dropped.
+    """
+    missing = [c for c in PUBLISHED_COLUMNS if c not in results.columns]
+    if missing:
+        msg = f"Results lack the published column(s) {missing}."
+        raise ValueError(msg)
+    noise_fits = laws.fit_table(
+        results, ["dataset", "signal", "algorithm", "size"], law="noise", x="umis_per_cell"
+    )
+    full = results[np.isclose(results["quality"], 1.0)]
+    cell_fits = laws.fit_table(
+        full, ["dataset", "signal", "algorithm", "quality"], law="cell", x="size"
+    )
+    return noise_fits, cell_fits
