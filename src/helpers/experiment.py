@@ -23,7 +23,17 @@ from tqdm.auto import tqdm
 from . import datasets, laws, noise, splits
 from .sweep import PUBLISHED_COLUMNS, ResultsTable, package_versions
 
-__all__ = ["Design", "Task", "design", "fit_sweep", "prepare_task", "run_sweep"]
+__all__ = [
+    "Design",
+    "Task",
+    "design",
+    "fit_sweep",
+    "load_task",
+    "prepare_task",
+    "published_counterpart",
+    "run_sweep",
+    "summarise",
+]
 
 ALGORITHMS = ("RandomProjection", "PCA", "SCVI", "Geneformer")
 
@@ -66,11 +76,30 @@ class Design:
 
 
 _PROFILE_GRID = {
-    # n quality levels, n cell-number sizes, seeds, eval fraction
-    "smoke": dict(n_levels=3, n_cell_sizes=2, seeds=(0,), eval_fraction=0.4),
-    "quick": dict(n_levels=7, n_cell_sizes=4, seeds=(0, 1), eval_fraction=0.4),
-    "paper": dict(n_levels=15, n_cell_sizes=10, seeds=(0, 1, 2), eval_fraction=0.2),
+    # quality levels, cell-number sizes, seeds, evaluation fraction, cells kept (None: all)
+    "smoke": dict(n_levels=3, n_cell_sizes=2, seeds=(0,), eval_fraction=0.4, max_cells=1200),
+    "quick": dict(n_levels=7, n_cell_sizes=4, seeds=(0, 1), eval_fraction=0.4, max_cells=None),
+    "paper": dict(n_levels=15, n_cell_sizes=10, seeds=(0, 1, 2), eval_fraction=0.2,
+                  max_cells=None),
 }
+
+
+def load_task(dataset: str, *, profile: str = "quick", seed: int = 0) -> ad.AnnData:
+    """Load a dataset for a profile (a random subset of cells at ``smoke``).
+
+    Parameters
+    ----------
+    dataset
+        A name for :func:`helpers.datasets.load_dataset`.
+    profile
+        ``"smoke"`` keeps a seeded random subset of cells so that a chapter runs in seconds.
+    """
+    adata = datasets.load_dataset(dataset, profile=profile)
+    keep = _PROFILE_GRID[profile]["max_cells"]
+    if keep is not None and adata.n_obs > keep:
+        idx = np.sort(np.random.default_rng(seed).choice(adata.n_obs, keep, replace=False))
+        adata = adata[idx].copy()
+    return adata
 
 
 def design(
@@ -267,3 +296,41 @@ def fit_sweep(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         full, ["dataset", "signal", "algorithm", "quality"], law="cell", x="size"
     )
     return noise_fits, cell_fits
+
+
+def published_counterpart(paper_dataset: str, published_signal: str) -> tuple[pd.DataFrame, int]:
+    """The paper's noise-law fits for the same task at its largest training size.
+
+    Returns
+    -------
+    (fits, size)
+        A ``fit_table`` of the released points (one row per algorithm) and the training size.
+    """
+    from . import published
+
+    sc = published.single_cell(include_cell_type=True)
+    sub = sc[(sc["dataset"] == paper_dataset) & (sc["signal"] == published_signal)]
+    size = int(sub["size"].max())
+    fits = laws.fit_table(sub[sub["size"] == size], ["algorithm"], law="noise", x="x", y="mi")
+    return fits, size
+
+
+def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
+    """Headline numbers of a sweep, for the chapter's prose.
+
+    ``falls_with_depth`` is the fraction of learned-model curves (PCA, scVI, Geneformer) whose
+    MI rises with UMIs per cell (positive Spearman correlation over the quality grid).
+    """
+    learned = results[results["algorithm"].isin(["PCA", "SCVI", "Geneformer"])]
+    rho = learned.groupby(["algorithm", "size"])[["umis_per_cell", "mi_value"]].apply(
+        lambda g: g["umis_per_cell"].corr(g["mi_value"], method="spearman")
+    )
+    ok = noise_fits[noise_fits["success"].astype(bool)]
+    return {
+        "n_rows": int(len(results)),
+        "n_noise_curves": int(len(noise_fits)),
+        "median_r2": float(ok["r_squared"].median()) if len(ok) else float("nan"),
+        "falls_with_depth": float((rho > 0).mean()) if len(rho) else float("nan"),
+        "fit_minutes": float(results["fit_seconds"].sum() / 60),
+        "probe_minutes": float(results["probe_seconds"].sum() / 60),
+    }
