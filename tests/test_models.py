@@ -480,3 +480,47 @@ def test_deepspeed_config_resolves_from_the_model_config():
     )
     assert ds_bf16["bf16"]["enabled"] is True and ds_bf16["fp16"]["enabled"] is False
     assert ds_bf16["scheduler"]["params"]["warmup_num_steps"] == 100  # never above total
+
+
+# --------------------------------------------------------------------------------------------
+# Geneformer training internals: masking and length-grouped batches
+# --------------------------------------------------------------------------------------------
+def test_bert_masking_proportions_and_pads():
+    import torch
+
+    from helpers.models.geneformer import MASK_TOKEN, PAD_TOKEN, _mask_tokens
+
+    cfg = GeneformerConfig()
+    ids = torch.randint(2, 1002, (400, 100))
+    ids[:, 80:] = PAD_TOKEN
+    masked, labels = _mask_tokens(ids, cfg, 1002, torch.Generator().manual_seed(0))
+    chosen = labels != -100
+    assert not chosen[:, 80:].any()  # pads are never masked
+    assert torch.equal(labels[chosen], ids[chosen])  # labels are the original tokens
+    assert torch.equal(masked[~chosen], ids[~chosen])  # the rest is untouched
+    frac = chosen[:, :80].float().mean().item()
+    assert frac == pytest.approx(0.15, abs=0.005)
+    to_mask = (masked == MASK_TOKEN) & chosen
+    kept = (masked == ids) & chosen
+    replaced = chosen & ~to_mask & ~kept
+    n = chosen.sum().item()
+    assert to_mask.sum().item() / n == pytest.approx(0.8, abs=0.02)
+    # 10 % random genes (a random draw equal to the original counts as kept: ~0.1 % of them)
+    assert replaced.sum().item() / n == pytest.approx(0.1, abs=0.015)
+    assert kept.sum().item() / n == pytest.approx(0.1, abs=0.015)
+    assert (masked[replaced] >= 2).all()  # random replacements are gene tokens
+
+
+def test_length_grouped_batches_cover_every_cell_once():
+    from helpers.models.geneformer import _length_grouped_batches
+
+    lengths = np.random.default_rng(0).integers(1, 64, 1000)
+    for group in (True, False):
+        batches = _length_grouped_batches(lengths, 16, np.random.default_rng(1), group=group)
+        flat = np.concatenate(batches)
+        assert np.array_equal(np.sort(flat), np.arange(1000))
+        assert all(len(b) <= 16 for b in batches)
+    grouped = _length_grouped_batches(lengths, 16, np.random.default_rng(1), group=True)
+    spread = np.mean([np.ptp(lengths[b]) for b in grouped if len(b) == 16])
+    ungrouped = _length_grouped_batches(lengths, 16, np.random.default_rng(1), group=False)
+    assert spread < 0.25 * np.mean([np.ptp(lengths[b]) for b in ungrouped if len(b) == 16])

@@ -41,7 +41,7 @@ import copy
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -98,10 +98,12 @@ class GeneformerConfig:
     ``quick``
         2,000 highly variable genes (selected on the training cells), 64 tokens, batch 32,
         ``sample_budget = 5,000`` (one epoch, 125 optimiser steps, at 5,000 cells), 10 warm-up
-        steps, validation loss every 25 steps on at most 500 validation cells: about 40 s on
-        two free CPU cores (this BERT trains ~125 sequences/s at 64 tokens, ~76/s at 128 and
-        ~9/s at 512 on two cores, and embeds about three times faster).  Far fewer steps than
-        the paper: the quick profile shows the pipeline, not a converged Geneformer.
+        steps, validation loss every 25 steps on at most 500 validation cells.  Measured at
+        5,000 PBMCs: 55–80 s per fit on two CPU cores shared with other jobs (about three times
+        slower than free cores, where this BERT trains ~76 sequences/s at 128 tokens and ~9/s
+        at 512), so roughly 20–30 s on two free cores; embedding runs ~2.5× faster than
+        training.  Far fewer steps than the paper: the quick profile shows the pipeline, not a
+        converged Geneformer (``sample_budget=1e4`` doubles the training).
     ``smoke``
         all genes, 32 tokens, batch 16, ``sample_budget = 2,000``, at most 4 epochs: seconds.
     """
@@ -736,6 +738,3 @@ class GeneformerModel(BaseModel):
         with torch.device("meta"):
             model = BertForMaskedLM(config.bert_config(n_genes))
         return model.num_parameters()
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)

@@ -39,11 +39,13 @@ class SCVIConfig:
     Profiles
     --------
     ``paper``
-        Table S2 exactly, all genes, ``sample_budget = 1e7``, no epoch cap.
+        Table S2 exactly, all genes, ``sample_budget = 1e7``, no epoch cap (2,000 epochs at
+        5,000 cells unless early stopping ends training first: a GPU job).
     ``quick``
         2,000 highly variable genes (selected on the training cells), ``sample_budget = 1e5``
-        (20 epochs, ~160 steps at 5,000 cells), at most 200 epochs: ~20 s on two CPU cores at
-        5,000 cells (one epoch costs ~1 s at 2,000 genes and ~14 s at 20,000).
+        (20 epochs, 160 steps at 5,000 cells), at most 200 epochs.  One epoch at 5,000 cells
+        costs ~1.1 s at 2,000 genes and ~14 s at 20,000 on two free CPU cores, so a quick fit
+        takes ~20–25 s (measured 50–65 s on two cores shared with other jobs).
     ``smoke``
         all genes, ``sample_budget = 1e4``, at most 20 epochs: seconds on ~500 cells.
     """
