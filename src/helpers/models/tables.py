@@ -275,7 +275,7 @@ def parameter_count_table(
     -----
     With :data:`PAPER_GENE_COUNTS` the counts agree with Table S3 to the printed digit for LARRY,
     PBMC and Shendure (both models) and for Geneformer on MERFISH.  scVI on MERFISH gives 1.69 M
-    for 649 genes where the paper prints 1.3 M; 1.3 M corresponds to about 480–515 input genes
+    for 649 genes where the paper prints 1.3 M; 1.3 M corresponds to 476–514 input genes
     (Geneformer's 1.9 M is consistent with those too), so the MERFISH runs probably used fewer
     genes than the 649 the text states.
 
