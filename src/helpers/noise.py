@@ -220,17 +220,21 @@ def _thin_scalar(values: np.ndarray, p: float, rng: np.random.Generator) -> np.n
             n_a = (key[amb] >> 8).astype(np.intp)
             c_a = cells[amb].astype(np.intp)
             k_lo = lo[n_a, c_a].astype(np.intp)
-            width = hi[n_a, c_a].astype(np.intp) - k_lo
+            k_hi = hi[n_a, c_a].astype(np.intp)
+            # u = (c + v) / 256 with v ~ U[0, 1); X = #{j < n : CDF(j) <= u}. The steps j in
+            # [k_lo, k_hi) lie inside the cell and u >= CDF(j) <=> v >= 256 CDF(j) - c (exact
+            # in float64), so X = k_lo + #{j in [k_lo, k_hi) : 256 CDF(j) - c <= v}: a
+            # vectorised bisection over the sorted steps, <= 8 rounds.
             v = rng.random(amb.size)
-            # u = (c + v) / 256 >= CDF(j)  <=>  v >= 256 CDF(j) - c   (exact in float64)
-            order = np.argsort(-width, kind="stable")
-            n_o, c_o, v_o, k_o, w_o = n_a[order], c_a[order], v[order], k_lo[order], width[order]
-            res = k_o.copy()
-            for off in range(int(w_o[0])):
-                m = int(np.searchsorted(-w_o, -off, side="left"))  # entries with width > off
-                j = k_o[:m] + off
-                res[:m] += scaled[n_o[:m], j] - c_o[:m] <= v_o[:m]
-            out[amb[order]] = res
+            while True:
+                todo = np.flatnonzero(k_lo < k_hi)
+                if not todo.size:
+                    break
+                mid = (k_lo[todo] + k_hi[todo]) // 2
+                right = scaled[n_a[todo], mid] - c_a[todo] <= v[todo]
+                k_lo[todo] = np.where(right, mid + 1, k_lo[todo])
+                k_hi[todo] = np.where(right, k_hi[todo], mid)
+            out[amb] = k_lo
         big = special[is_big]
         if big.size:
             out[big] = rng.binomial(values[big].astype(np.int64), p)
