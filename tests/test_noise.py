@@ -488,7 +488,7 @@ def h5ad_file(tmp_path_factory):
     return path, x
 
 
-@pytest.mark.parametrize("chunk_size", [1, 1000, 1500, 4096, 100_000])
+@pytest.mark.parametrize("chunk_size", [1, 1000, 1500, 4096, 100_000, None])
 def test_streaming_equals_in_memory_for_any_chunk_size(h5ad_file, tmp_path, chunk_size):
     path, x = h5ad_file
     out = downsample_h5ad(
@@ -515,6 +515,23 @@ def test_streaming_equals_in_memory_for_any_chunk_size(h5ad_file, tmp_path, chun
     assert rec["umis_per_cell"] == pytest.approx(float(ref.sum()) / 5000)
     assert not y.layers and "X_pca" not in y.obsm
     assert [p.name for p in tmp_path.iterdir()] == ["thin.h5ad"]  # no temp file left
+
+
+def test_streaming_unsorted_file_equals_in_memory(h5ad_file, tmp_path):
+    path, x = h5ad_file
+    messy = tmp_path / "messy.h5ad"
+    ad.AnnData(x).write_h5ad(messy)
+    with h5py.File(messy, "r+") as f:  # reverse the entries of every row on disk
+        indptr = f["X/indptr"][:]
+        rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        order = np.lexsort((-np.arange(len(rows)), rows))
+        f["X/indices"][:] = f["X/indices"][:][order]
+        f["X/data"][:] = f["X/data"][:][order]
+    out = downsample_h5ad(messy, tmp_path / "t.h5ad", 0.4, seed=2, progress=False)
+    y = ad.read_h5ad(out).X
+    ref = downsample_counts(x, 0.4, seed=2)
+    np.testing.assert_array_equal(y.indices, ref.indices)
+    np.testing.assert_array_equal(y.data, ref.data)
 
 
 def test_streaming_per_cell_fraction_and_layer(h5ad_file, tmp_path):

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLOCK_ROWS",
+    "CHUNK_NNZ",
     "depth_table",
     "downsample",
     "downsample_counts",
@@ -69,6 +70,8 @@ __all__ = [
 
 #: Rows per random-number block; part of the definition of the result for a given seed.
 BLOCK_ROWS = 1024
+#: Default number of non-zeros per chunk read by :func:`downsample_h5ad`.
+CHUNK_NNZ = 1 << 23
 #: Tag in every block's ``SeedSequence`` spawn key, so that these streams differ from any
 #: other use of the same seed in the project.
 _STREAM_TAG = 0x74_68_69_6E  # "thin"
@@ -625,7 +628,7 @@ def downsample_h5ad(
     *,
     seed: int = 0,
     layer: str | None = None,
-    chunk_size: int = 16 * BLOCK_ROWS,
+    chunk_size: int | None = None,
     compression: str | None = None,
     progress: bool = True,
 ) -> Path:
@@ -650,6 +653,8 @@ def downsample_h5ad(
         Read counts from ``layers[layer]`` instead of ``X``.
     chunk_size
         Rows per read; rounded up to a multiple of :data:`BLOCK_ROWS`. Never changes the result.
+        By default, enough rows for about :data:`CHUNK_NNZ` (8 million) non-zeros, between 1
+        and 64 blocks.
     compression
         h5py compression of the written matrix (e.g. ``"gzip"``); none by default.
     progress
@@ -692,13 +697,13 @@ def downsample_h5ad(
     if dst.exists() and dst.resolve() == src.resolve():
         msg = "`dst_path` must differ from `src_path` (the source is read while writing)."
         raise ValueError(msg)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer):
-        msg = f"`chunk_size` must be a positive integer, got {chunk_size!r}."
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, int | np.integer)
+        or chunk_size < 1
+    ):
+        msg = f"`chunk_size` must be a positive integer or None, got {chunk_size!r}."
         raise ValueError(msg)
-    if chunk_size < 1:
-        msg = f"`chunk_size` must be a positive integer, got {chunk_size!r}."
-        raise ValueError(msg)
-    step = -(-int(chunk_size) // BLOCK_ROWS) * BLOCK_ROWS
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -719,6 +724,10 @@ def downsample_h5ad(
             dtype = elem["data"].dtype
             _check_dtype(dtype)
             frac = _check_fraction(fraction, n_obs)
+            if chunk_size is None:
+                per_row = elem["data"].shape[0] / max(n_obs, 1)
+                chunk_size = int(np.clip(CHUNK_NNZ / max(per_row, 1.0), 1, 64 * BLOCK_ROWS))
+            step = -(-int(chunk_size) // BLOCK_ROWS) * BLOCK_ROWS
 
             group = fout.create_group("X")
             group.attrs["encoding-type"] = "csr_matrix"
@@ -736,7 +745,7 @@ def downsample_h5ad(
             starts = range(0, n_obs, step)
             for start in tqdm(starts, disable=not progress, desc="downsample", unit="chunk"):
                 stop = min(start + step, n_obs)
-                chunk = counts[start:stop]
+                chunk = _canonical_csr(counts[start:stop])  # as the in-memory path does
                 chunk_frac = frac if np.ndim(frac) == 0 else frac[start:stop]
                 data, indices, indptr = _thin_csr_rows(
                     chunk.data, chunk.indices, chunk.indptr, chunk_frac, seed,
