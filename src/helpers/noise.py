@@ -206,16 +206,20 @@ def _guide_tables(p: float):
     return table.ravel(), lo, hi, scaled
 
 
-def _thin_scalar(values: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
-    """Binomial(values, p) for a 1-D array of counts and one fraction ``0 < p < 1``."""
+def _thin_scalar(values: np.ndarray, p: float, rng: np.random.Generator):
+    """Binomial(values, p) for a 1-D array of counts and one fraction ``0 < p < 1``.
+
+    Returns ``(keep, kept)``: the sorted positions of the non-zero results and their values
+    (dtype of ``values``).
+    """
     table, lo, hi, scaled = _guide_tables(p)
     key = _small_counts(values)
     cells = _random_bytes(rng, values.size)
     key <<= 8
     key |= cells
-    kept = table.take(key)
-    out = kept.astype(values.dtype)
+    kept = table.take(key)  # uint8; _SENTINEL marks the slow path
     special = np.flatnonzero(kept == _SENTINEL)
+    big, big_kept = special[:0], values[:0]
     if special.size:
         is_big = (key[special] >> 8) > _NMAX
         amb = special[~is_big]
@@ -237,25 +241,37 @@ def _thin_scalar(values: np.ndarray, p: float, rng: np.random.Generator) -> np.n
                 right = scaled[n_a[todo], mid] - c_a[todo] <= v[todo]
                 k_lo[todo] = np.where(right, mid + 1, k_lo[todo])
                 k_hi[todo] = np.where(right, k_hi[todo], mid)
-            out[amb] = k_lo
+            kept[amb] = k_lo  # <= _NMAX, fits
         big = special[is_big]
         if big.size:
-            out[big] = rng.binomial(values[big].astype(np.int64), p)
-    return out
+            big_kept = rng.binomial(values[big].astype(np.int64), p)
+            kept[big] = big_kept > 0  # placeholder: 1 where something is kept
+    keep = np.flatnonzero(kept != 0)  # (a bool mask is ~8x faster than nonzero on ints)
+    out = kept.take(keep).astype(values.dtype)
+    if big.size:
+        nz = big_kept > 0
+        out[np.searchsorted(keep, big[nz])] = big_kept[nz]
+    return keep, out
 
 
-def _thin_values(values: np.ndarray, p, rng: np.random.Generator) -> np.ndarray:
-    """Thin a 1-D array of counts; ``p`` is a float or a per-value float array."""
+def _thin_values(values: np.ndarray, p, rng: np.random.Generator):
+    """Thin a 1-D array of counts; ``p`` is a float or a per-value float array.
+
+    Returns ``(keep, kept)``: sorted positions of the non-zero results and their values.
+    """
     if np.ndim(p) == 0:
-        if p == 1.0:
-            _small_counts(values)  # validate only
-            return values.copy()
         if p == 0.0:
-            _small_counts(values)
-            return np.zeros_like(values)
-        return _thin_scalar(values, p, rng)
-    _validate_counts(values)
-    return rng.binomial(values.astype(np.int64), p).astype(values.dtype)
+            _small_counts(values)  # validate only
+            return np.zeros(0, dtype=np.intp), values[:0].copy()
+        if p < 1.0:
+            return _thin_scalar(values, p, rng)
+        _small_counts(values)
+        out = values
+    else:
+        _validate_counts(values)
+        out = rng.binomial(values.astype(np.int64), p)
+    keep = np.flatnonzero(out != 0)
+    return keep, out.take(keep).astype(values.dtype)
 
 
 def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int):
@@ -273,10 +289,9 @@ def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int)
         p = fraction
         if np.ndim(fraction):
             p = np.repeat(fraction[r0:r1], np.diff(indptr[r0 : r1 + 1]))
-        thinned = _thin_values(data[s:e], p, rng)
-        keep = np.flatnonzero(thinned != 0)  # (a bool mask is ~8x faster than nonzero)
-        data_out.append(thinned[keep])
-        indices_out.append(indices[s:e][keep])
+        keep, kept = _thin_values(data[s:e], p, rng)
+        data_out.append(kept)
+        indices_out.append(indices[s:e].take(keep))
         counts[r0:r1] = np.diff(np.searchsorted(keep, indptr[r0 : r1 + 1] - s, side="left"))
     new_indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(counts, out=new_indptr[1:])
@@ -372,7 +387,10 @@ def downsample_counts(x, fraction, *, seed: int = 0):
         p = fraction
         if np.ndim(fraction):
             p = np.repeat(fraction[r0 : r0 + BLOCK_ROWS], mask.sum(axis=1))
-        out[r0 : r0 + BLOCK_ROWS][mask] = _thin_values(values, p, _block_rng(seed, b))
+        keep, kept = _thin_values(values, p, _block_rng(seed, b))
+        thinned = np.zeros_like(values)
+        thinned[keep] = kept
+        out[r0 : r0 + BLOCK_ROWS][mask] = thinned
     return out
 
 
