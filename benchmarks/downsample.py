@@ -15,7 +15,8 @@ Part B writes a CSR ``.h5ad`` with ``--stream-cells`` cells chunk by chunk into 
 folder (rows are random permutations of a pool of ``--pool-cells`` negative-binomial cells, so
 the file is large without being slow to make), then streams it through
 ``helpers.noise.downsample_h5ad`` in a fresh subprocess that does nothing else and reports its
-resident-set high-water mark (``VmHWM``, or ``ru_maxrss`` off Linux).  The same is done for a file with a tenth of the
+resident-set high-water mark (``VmHWM``, or ``ru_maxrss`` off Linux).  The same is done for a
+file with a tenth of the
 cells, to show that peak memory does not grow with the number of cells, and the first rows of
 the streamed result are checked bit for bit against the in-memory function.
 
@@ -216,9 +217,7 @@ def part_b(args):
         for n_obs in sizes:
             src, dst = tmp / f"full_{n_obs}.h5ad", tmp / f"thin_{n_obs}.h5ad"
             t = time.perf_counter()
-            pool = write_big_h5ad(
-                src, n_obs, args.stream_genes, args.stream_umis, args.pool_cells
-            )
+            pool = write_big_h5ad(src, n_obs, args.stream_genes, args.stream_umis, args.pool_cells)
             size = src.stat().st_size / 1024**3
             print(
                 f"wrote {n_obs:,} cells x {args.stream_genes:,} genes "

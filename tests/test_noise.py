@@ -273,6 +273,22 @@ def test_result_depends_only_on_block_and_seed():
     assert (y2[BLOCK_ROWS:] != y[BLOCK_ROWS:]).nnz == 0
 
 
+def test_threads_do_not_change_the_result():
+    x = nb_counts(5 * BLOCK_ROWS + 17, 40)
+    for f in [0.3, np.linspace(0, 1, x.shape[0])]:
+        one = downsample_counts(x, f, seed=1)
+        for n_jobs in (2, 3, -1):
+            assert (downsample_counts(x, f, seed=1, n_jobs=n_jobs) != one).nnz == 0
+        dense = downsample_counts(x.toarray(), f, seed=1, n_jobs=2)
+        np.testing.assert_array_equal(dense, one.toarray())
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, True, "2"])
+def test_bad_n_jobs_raises(n_jobs):
+    with pytest.raises(ValueError, match="n_jobs"):
+        downsample_counts(np.ones((3, 4), dtype=int), 0.5, seed=0, n_jobs=n_jobs)
+
+
 def test_non_canonical_csr_equals_canonical():
     x = nb_counts(400, 30)
     coo = x.tocoo()
@@ -538,7 +554,14 @@ def test_streaming_per_cell_fraction_and_layer(h5ad_file, tmp_path):
     path, x = h5ad_file
     frac = np.random.default_rng(0).uniform(0, 1, 5000)
     out = downsample_h5ad(
-        path, tmp_path / "t.h5ad", frac, seed=1, layer="counts", chunk_size=700, progress=False
+        path,
+        tmp_path / "t.h5ad",
+        frac,
+        seed=1,
+        layer="counts",
+        chunk_size=2100,
+        n_jobs=2,
+        progress=False,
     )
     y = ad.read_h5ad(out)
     assert (y.X != downsample_counts(x, frac, seed=1)).nnz == 0

@@ -19,7 +19,7 @@ cell`` (:func:`quality_grid`) and every level is reported by its realised mean U
 
 How the random numbers are drawn (the same everywhere)
 ------------------------------------------------------
-Rows are cut into fixed blocks of :data:`BLOCK_ROWS` (1,024) cells.  Block ``b`` gets its own
+Rows are cut into fixed blocks of :data:`BLOCK_ROWS` (256) cells.  Block ``b`` gets its own
 generator, ``numpy.random.Generator(PCG64(SeedSequence(seed, spawn_key=(TAG, b))))`` — the
 ``b``-th child stream of ``seed`` — and thins the block's non-zero counts in row-major order
 (the order of a canonical CSR matrix).  The result of a cell therefore depends only on
@@ -46,6 +46,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,7 +70,7 @@ __all__ = [
 ]
 
 #: Rows per random-number block; part of the definition of the result for a given seed.
-BLOCK_ROWS = 1024
+BLOCK_ROWS = 256
 #: Default number of non-zeros per chunk read by :func:`downsample_h5ad`.
 CHUNK_NNZ = 1 << 23
 #: Tag in every block's ``SeedSequence`` spawn key, so that these streams differ from any
@@ -274,15 +275,37 @@ def _thin_values(values: np.ndarray, p, rng: np.random.Generator):
     return keep, out.take(keep).astype(values.dtype)
 
 
-def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int):
+def _check_n_jobs(n_jobs) -> int:
+    if n_jobs is None:
+        return 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs == 0:
+        msg = f"`n_jobs` must be None, a positive integer or -1 (all CPUs), got {n_jobs!r}."
+        raise ValueError(msg)
+    if n_jobs < 0:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, (cpus or 1) + 1 + int(n_jobs))  # -1: all, -2: all but one, ...
+    return int(n_jobs)
+
+
+def _map_blocks(func, n_blocks: int, n_jobs: int) -> list:
+    """``[func(b) for b in range(n_blocks)]``, on ``n_jobs`` threads (numpy releases the GIL)."""
+    if n_jobs == 1 or n_blocks < 2:
+        return [func(b) for b in range(n_blocks)]
+    with ThreadPoolExecutor(max_workers=min(n_jobs, n_blocks)) as pool:
+        return list(pool.map(func, range(n_blocks)))
+
+
+def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int, n_jobs=1):
     """Thin CSR rows (``indptr`` from 0) whose first row starts block ``first_block``.
 
-    Returns ``(data, indices, indptr)`` with the zeros left by thinning removed.
+    Returns ``(data, indices, indptr)`` with the zeros left by thinning removed.  Blocks are
+    independent, so running them on several threads gives the same result.
     """
     n_rows = len(indptr) - 1
-    data_out, indices_out = [], []
     counts = np.zeros(n_rows, dtype=np.int64)
-    for b, r0 in enumerate(range(0, n_rows, BLOCK_ROWS)):
+
+    def block(b):
+        r0 = b * BLOCK_ROWS
         r1 = min(r0 + BLOCK_ROWS, n_rows)
         s, e = int(indptr[r0]), int(indptr[r1])
         rng = _block_rng(seed, first_block + b)
@@ -290,9 +313,14 @@ def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int)
         if np.ndim(fraction):
             p = np.repeat(fraction[r0:r1], np.diff(indptr[r0 : r1 + 1]))
         keep, kept = _thin_values(data[s:e], p, rng)
-        data_out.append(kept)
-        indices_out.append(indices[s:e].take(keep))
         counts[r0:r1] = np.diff(np.searchsorted(keep, indptr[r0 : r1 + 1] - s, side="left"))
+        return kept, indices[s:e].take(keep)
+
+    if np.ndim(fraction) == 0 and 0 < fraction < 1:
+        _guide_tables(fraction)  # build once, before the threads ask for it
+    parts = _map_blocks(block, -(-n_rows // BLOCK_ROWS), n_jobs)
+    data_out = [d for d, _ in parts]
+    indices_out = [i for _, i in parts]
     new_indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(counts, out=new_indptr[1:])
     if not data_out:
@@ -323,7 +351,7 @@ def _check_matrix(x):
     return arr
 
 
-def downsample_counts(x, fraction, *, seed: int = 0):
+def downsample_counts(x, fraction, *, seed: int = 0, n_jobs: int | None = None):
     """Binomially thin integer counts: keep every molecule independently with ``fraction``.
 
     Each count :math:`n` becomes a draw from :math:`\\mathrm{Binomial}(n, f)`, independently
@@ -342,6 +370,9 @@ def downsample_counts(x, fraction, *, seed: int = 0):
     seed
         Non-negative integer seed; the result depends only on ``seed`` and the data (see the
         module notes for the block-wise random streams).
+    n_jobs
+        Threads working on row blocks in parallel: ``None``/1 for one, -1 for every CPU.
+        Never changes the result.
 
     Returns
     -------
@@ -369,28 +400,32 @@ def downsample_counts(x, fraction, *, seed: int = 0):
     0.25
     """
     seed = _check_seed(seed)
+    n_jobs = _check_n_jobs(n_jobs)
     x = _check_matrix(x)
     fraction = _check_fraction(fraction, x.shape[0])
     if sparse.issparse(x):
         csr = _canonical_csr(x)
         data, indices, indptr = _thin_csr_rows(
-            csr.data, csr.indices, csr.indptr, fraction, seed, first_block=0
+            csr.data, csr.indices, csr.indptr, fraction, seed, first_block=0, n_jobs=n_jobs
         )
         out = type(csr)((data, indices, indptr), shape=csr.shape)
         out.has_sorted_indices = True
         return out.asformat(x.format)
     out = np.zeros_like(x)
-    for b, r0 in enumerate(range(0, x.shape[0], BLOCK_ROWS)):
-        block = x[r0 : r0 + BLOCK_ROWS]
-        mask = block != 0
-        values = block[mask]  # row-major order, as in a canonical CSR matrix
+
+    def block(b):
+        rows = slice(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS)
+        mask = x[rows] != 0
+        values = x[rows][mask]  # row-major order, as in a canonical CSR matrix
         p = fraction
         if np.ndim(fraction):
-            p = np.repeat(fraction[r0 : r0 + BLOCK_ROWS], mask.sum(axis=1))
+            p = np.repeat(fraction[rows], mask.sum(axis=1))
         keep, kept = _thin_values(values, p, _block_rng(seed, b))
         thinned = np.zeros_like(values)
         thinned[keep] = kept
-        out[r0 : r0 + BLOCK_ROWS][mask] = thinned
+        out[rows][mask] = thinned
+
+    _map_blocks(block, -(-x.shape[0] // BLOCK_ROWS), n_jobs)
     return out
 
 
@@ -491,7 +526,12 @@ def fractions_for_depth(data, umis_per_cell: float, *, layer: str | None = None)
 
 
 def depth_table(
-    data, fractions: Sequence[float] | np.ndarray, *, seed: int = 0, layer: str | None = None
+    data,
+    fractions: Sequence[float] | np.ndarray,
+    *,
+    seed: int = 0,
+    layer: str | None = None,
+    n_jobs: int | None = None,
 ) -> pd.DataFrame:
     """Expected and realised mean UMIs per cell for each fraction of a grid.
 
@@ -508,6 +548,8 @@ def depth_table(
         Seed passed to :func:`downsample_counts` for every level.
     layer
         Layer holding the counts when ``data`` is an AnnData.
+    n_jobs
+        Threads, as in :func:`downsample_counts`.
 
     Returns
     -------
@@ -529,7 +571,7 @@ def depth_table(
     full = _row_totals(x).mean() if x.shape[0] else np.nan
     rows = []
     for level, f in enumerate(levels):
-        totals = _row_totals(downsample_counts(x, float(f), seed=seed))
+        totals = _row_totals(downsample_counts(x, float(f), seed=seed, n_jobs=n_jobs))
         rows.append(
             {
                 "level": level,
@@ -568,6 +610,7 @@ def downsample(
     layer: str | None = None,
     key_added: str | None = None,
     copy: bool = False,
+    n_jobs: int | None = None,
 ) -> AnnData | None:
     """Binomially thin the counts of an AnnData (scanpy style).
 
@@ -586,6 +629,8 @@ def downsample(
         by default the source (``X`` or ``layers[layer]``) is overwritten.
     copy
         Return a modified copy instead of working in place.
+    n_jobs
+        Threads, as in :func:`downsample_counts`.
 
     Returns
     -------
@@ -617,7 +662,7 @@ def downsample(
         adata = adata.copy()
         counts = _counts_of(adata, layer)
     before = _row_totals(counts)
-    thinned = downsample_counts(counts, frac, seed=seed)
+    thinned = downsample_counts(counts, frac, seed=seed, n_jobs=n_jobs)
     totals = _row_totals(thinned)
     if key_added is not None:
         adata.layers[key_added] = thinned
@@ -648,6 +693,7 @@ def downsample_h5ad(
     layer: str | None = None,
     chunk_size: int | None = None,
     compression: str | None = None,
+    n_jobs: int | None = None,
     progress: bool = True,
 ) -> Path:
     """Thin the counts of an ``.h5ad`` file into a new ``.h5ad``, streaming row chunks.
@@ -675,6 +721,8 @@ def downsample_h5ad(
         and 64 blocks.
     compression
         h5py compression of the written matrix (e.g. ``"gzip"``); none by default.
+    n_jobs
+        Threads thinning the blocks of a chunk, as in :func:`downsample_counts`.
     progress
         Show a progress bar.
 
@@ -708,6 +756,7 @@ def downsample_h5ad(
     from tqdm.auto import tqdm
 
     seed = _check_seed(seed)
+    n_jobs = _check_n_jobs(n_jobs)
     src, dst = Path(src_path), Path(dst_path)
     if not src.is_file():
         msg = f"Source file {str(src)!r} does not exist."
@@ -767,7 +816,7 @@ def downsample_h5ad(
                 chunk_frac = frac if np.ndim(frac) == 0 else frac[start:stop]
                 data, indices, indptr = _thin_csr_rows(
                     chunk.data, chunk.indices, chunk.indptr, chunk_frac, seed,
-                    first_block=start // BLOCK_ROWS,
+                    first_block=start // BLOCK_ROWS, n_jobs=n_jobs,
                 )  # fmt: skip
                 chunk_totals = _row_totals(chunk)
                 before += chunk_totals.sum()
