@@ -16,9 +16,9 @@ folder (rows are random permutations of a pool of ``--pool-cells`` negative-bino
 the file is large without being slow to make), then streams it through
 ``helpers.noise.downsample_h5ad`` in a fresh subprocess that does nothing else and reports its
 resident-set high-water mark (``VmHWM``, or ``ru_maxrss`` off Linux).  The same is done for a
-file with a tenth of the
-cells, to show that peak memory does not grow with the number of cells, and the first rows of
-the streamed result are checked bit for bit against the in-memory function.
+file with a tenth of the cells, to show that peak memory does not grow with the number of
+cells, and the first rows of the streamed result are checked bit for bit against the in-memory
+function.
 
 Run from the repository root::
 

@@ -287,12 +287,22 @@ def _check_n_jobs(n_jobs) -> int:
     return int(n_jobs)
 
 
-def _map_blocks(func, n_blocks: int, n_jobs: int) -> list:
-    """``[func(b) for b in range(n_blocks)]``, on ``n_jobs`` threads (numpy releases the GIL)."""
+def _map_blocks(func, n_blocks: int, n_jobs: int, consume=None) -> None:
+    """Call ``func(b)`` for every block, on ``n_jobs`` threads (numpy releases the GIL).
+
+    ``consume(b, result)`` is called with each result in block order; with one thread right
+    after each block, so that only one block's temporaries are alive at a time.
+    """
     if n_jobs == 1 or n_blocks < 2:
-        return [func(b) for b in range(n_blocks)]
+        for b in range(n_blocks):
+            result = func(b)
+            if consume is not None:
+                consume(b, result)
+        return
     with ThreadPoolExecutor(max_workers=min(n_jobs, n_blocks)) as pool:
-        return list(pool.map(func, range(n_blocks)))
+        for b, result in enumerate(pool.map(func, range(n_blocks))):
+            if consume is not None:
+                consume(b, result)
 
 
 def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int, n_jobs=1):
@@ -302,7 +312,13 @@ def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int,
     independent, so running them on several threads gives the same result.
     """
     n_rows = len(indptr) - 1
+    nnz = int(indptr[-1])
     counts = np.zeros(n_rows, dtype=np.int64)
+    # Written in place and shrunk at the end (realloc, no copy): each output page is touched
+    # once, where concatenating per-block pieces would touch it twice.
+    data_out = np.empty(nnz, dtype=data.dtype)
+    indices_out = np.empty(nnz, dtype=indices.dtype)
+    filled = 0
 
     def block(b):
         r0 = b * BLOCK_ROWS
@@ -314,18 +330,33 @@ def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int,
             p = np.repeat(fraction[r0:r1], np.diff(indptr[r0 : r1 + 1]))
         keep, kept = _thin_values(data[s:e], p, rng)
         counts[r0:r1] = np.diff(np.searchsorted(keep, indptr[r0 : r1 + 1] - s, side="left"))
-        return kept, indices[s:e].take(keep)
+        return s, e, keep, kept
+
+    def place(b, result):
+        nonlocal filled
+        s, e, keep, kept = result
+        stop = filled + kept.size
+        data_out[filled:stop] = kept
+        np.take(indices[s:e], keep, out=indices_out[filled:stop])
+        filled = stop
 
     if np.ndim(fraction) == 0 and 0 < fraction < 1:
         _guide_tables(fraction)  # build once, before the threads ask for it
-    parts = _map_blocks(block, -(-n_rows // BLOCK_ROWS), n_jobs)
-    data_out = [d for d, _ in parts]
-    indices_out = [i for _, i in parts]
+    _map_blocks(block, -(-n_rows // BLOCK_ROWS), n_jobs, place)
+    data_out = _shrink(data_out, filled)
+    indices_out = _shrink(indices_out, filled)
     new_indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(counts, out=new_indptr[1:])
-    if not data_out:
-        return data[:0].copy(), indices[:0].copy(), new_indptr
-    return np.concatenate(data_out), np.concatenate(indices_out), new_indptr
+    return data_out, indices_out, new_indptr
+
+
+def _shrink(arr: np.ndarray, size: int) -> np.ndarray:
+    """``arr[:size]`` without keeping the rest alive: in-place realloc, else a copy."""
+    try:
+        arr.resize(size, refcheck=False)
+    except ValueError:  # pragma: no cover - arrays we allocate own their data
+        return arr[:size].copy()
+    return arr
 
 
 def _canonical_csr(x):
