@@ -8,24 +8,26 @@ The noise levels form a log-spaced grid of fractions from 1 down to ``10 / mean 
 cell`` (:func:`quality_grid`) and every level is reported by its realised mean UMIs per cell
 (``umis_per_cell``, the paper's x-axis; :func:`depth_table`).
 
-=======================  ======================================================================
-:func:`downsample_counts`  thin a dense or sparse count matrix (the work horse)
-:func:`downsample`         the same on an :class:`~anndata.AnnData`, scanpy style, with records
-:func:`downsample_h5ad`    the same from one ``.h5ad`` file to another, streamed in row chunks
-:func:`quality_grid`       the paper's log-spaced grid of fractions
-:func:`depth_table`        expected and realised mean UMIs per cell for each fraction
+===========================  ==================================================================
+:func:`downsample_counts`    thin a dense or sparse count matrix (the work horse)
+:func:`downsample`           the same on an :class:`~anndata.AnnData`, scanpy style, with records
+:func:`downsample_h5ad`      the same from one ``.h5ad`` file to another, streamed in row chunks
+:func:`quality_grid`         the paper's log-spaced grid of fractions
+:func:`depth_table`          expected and realised mean UMIs per cell for each fraction
 :func:`fractions_for_depth`  per-cell fractions that bring every cell to a target depth
-=======================  ======================================================================
+===========================  ==================================================================
 
 How the random numbers are drawn (the same everywhere)
 ------------------------------------------------------
 Rows are cut into fixed blocks of :data:`BLOCK_ROWS` (256) cells.  Block ``b`` gets its own
-generator, ``numpy.random.Generator(PCG64(SeedSequence(seed, spawn_key=(TAG, b))))`` — the
-``b``-th child stream of ``seed`` — and thins the block's non-zero counts in row-major order
-(the order of a canonical CSR matrix).  The result of a cell therefore depends only on
-``seed``, the index of its block and the counts of the block, never on how the rows were
-batched: dense input, CSR, CSC and the streamed ``.h5ad`` path give bit-identical results,
+generator, ``numpy.random.Generator(PCG64(SeedSequence(seed, spawn_key=(TAG, b))))`` — an
+independent stream derived from ``seed`` exactly as ``SeedSequence.spawn`` derives children —
+and thins the block's non-zero counts in row-major order (the order of a canonical CSR
+matrix).  The result of a cell therefore depends only on ``seed``, the index of its block and
+the counts of the block, never on how the rows were batched: dense input, CSR, CSC, any
+number of threads (``n_jobs``) and the streamed ``.h5ad`` path give bit-identical results,
 whatever ``chunk_size`` is (the streaming chunk is rounded up to a whole number of blocks).
+A prefix of whole blocks thins exactly as it does inside the full matrix.
 
 How one block is thinned (scalar ``fraction``)
 ----------------------------------------------
@@ -34,7 +36,8 @@ molecule-by-molecule loop.  This module instead draws each thinned count by *inv
 binomial CDF with a guide table: one random byte ``c`` per non-zero count ``n`` locates the
 uniform variate ``u = (c + V) / 256`` in one of 256 cells, and a precomputed table (built once
 per fraction from :func:`scipy.stats.binom.cdf`) gives the answer whenever no CDF step of
-``Binomial(n, f)`` falls inside that cell — for ~99 % of counts.  The other ~1 % draw
+``Binomial(n, f)`` falls inside that cell — a count ``n`` misses with probability at most
+``n / 256``, in practice for < 1 % of the counts of a UMI matrix.  Those draw
 ``V ~ U[0, 1)`` in double precision and are resolved against the exact CDF, so the result is
 exactly ``Binomial(n, f)`` up to double-precision rounding of the CDF (the same accuracy as
 ``numpy``'s own inversion sampler).  Counts above 254 use ``Generator.binomial``.
@@ -152,16 +155,14 @@ def _validate_counts(values: np.ndarray) -> None:
 
 
 def _small_counts(values: np.ndarray) -> np.ndarray:
-    """Validated counts as ``uint16``, clipped to ``_NMAX + 1`` (one fused pass when valid)."""
+    """Validated counts as ``uint16`` (saturating at 65535), in one cast and one comparison."""
     with np.errstate(invalid="ignore", over="ignore"):
         small = values.astype(np.uint16)
     # Equality holds only for integer values in [0, 65535]; NaN, inf, negatives and fractions
     # (whose cast is undefined or truncated) all fail it and get the precise check.
     if not np.array_equal(small, values):
         _validate_counts(values)
-        small = np.minimum(values, _NMAX + 1).astype(np.uint16)
-    else:
-        np.minimum(small, _NMAX + 1, out=small)
+        small = np.minimum(values, 65535).astype(np.uint16)
     return small
 
 
@@ -216,8 +217,11 @@ def _thin_scalar(values: np.ndarray, p: float, rng: np.random.Generator):
     table, lo, hi, scaled = _guide_tables(p)
     key = _small_counts(values)
     cells = _random_bytes(rng, values.size)
-    key <<= 8
+    over = np.flatnonzero(key > _NMAX) if key.size and key.max() > _NMAX else None
+    key <<= 8  # wraps for counts > 255: those keys are reset to the sentinel row below
     key |= cells
+    if over is not None:
+        key[over] = np.uint16((_NMAX + 1) << 8) | cells[over]
     kept = table.take(key)  # uint8; _SENTINEL marks the slow path
     special = np.flatnonzero(kept == _SENTINEL)
     big, big_kept = special[:0], values[:0]
