@@ -84,7 +84,8 @@ def part_a(args):
     import anndata as ad
     import scanpy as sc
 
-    from helpers.noise import downsample_counts
+    from helpers import noise
+    from helpers.noise import downsample_counts, quality_grid
 
     print("\n=== A. in-memory throughput: helpers.noise vs scanpy.pp.downsample_counts ===")
     t0 = time.perf_counter()
@@ -100,18 +101,24 @@ def part_a(args):
     downsample_counts(x[:200], 0.5, seed=0)
 
     def timed(func, *args, **kwargs):
+        noise._guide_tables.cache_clear()  # count the per-fraction table set-up every time
         wall, cpu = time.perf_counter(), time.process_time()
         out = func(*args, **kwargs)
         return out, time.perf_counter() - wall, time.process_time() - cpu
 
+    fractions = args.fractions or quality_grid(molecules / n_obs, n_levels=args.levels)
+    print(f"fractions: {', '.join(f'{f:.4g}' for f in fractions)}")
     rows = []
-    for f in args.fractions:
+    for f in fractions:
         target = np.round(f * totals).astype(int)
-        ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
+        ours, theirs, ours_cpu, theirs_cpu, threaded = [], [], [], [], []
         for rep in range(args.repeats):
             y, wall, cpu = timed(downsample_counts, x.copy(), f, seed=rep)
             ours.append(wall)
             ours_cpu.append(cpu)
+            y2, wall, _ = timed(downsample_counts, x.copy(), f, seed=rep, n_jobs=-1)
+            threaded.append(wall)
+            assert (y2 != y).nnz == 0  # threads never change the result
             adata = ad.AnnData(x.copy())
             _, wall, cpu = timed(
                 sc.pp.downsample_counts, adata, counts_per_cell=target, random_state=rep
@@ -127,19 +134,24 @@ def part_a(args):
         a_cpu, b_cpu = min(ours_cpu), min(theirs_cpu)
         rows.append((f, a, b, a_cpu, b_cpu))
         print(
-            f"fraction {f:<6g} helpers.noise {a:6.3f} s ({n_obs / a:>9,.0f} cells/s, "
+            f"fraction {f:<7.4g} helpers.noise {a:6.3f} s ({n_obs / a:>9,.0f} cells/s, "
             f"{molecules / a / 1e6:6.1f} M molecules/s) | scanpy {b:6.3f} s "
-            f"({n_obs / b:>7,.0f} cells/s, {molecules / b / 1e6:5.1f} M molecules/s) | "
-            f"ratio {b / a:5.1f}x wall, {b_cpu / a_cpu:5.1f}x CPU time"
+            f"({n_obs / b:>7,.0f} cells/s, {molecules / b / 1e6:6.1f} M molecules/s) | "
+            f"ratio {b / a:5.1f}x wall, {b_cpu / a_cpu:5.1f}x CPU | "
+            f"n_jobs=-1: {min(threaded):6.3f} s, {b / min(threaded):5.1f}x"
         )
-    ratios = [b / a for _, a, b, _, _ in rows]
-    cpu_ratios = [b / a for _, _, _, a, b in rows]
+    thinned = [r for r in rows if r[0] < 1]  # at fraction 1 neither function samples
+    ratios = [b / a for _, a, b, _, _ in thinned]
+    cpu_ratios = [b / a for _, _, _, a, b in thinned]
+    grid_wall = sum(r[2] for r in rows) / sum(r[1] for r in rows)
+    grid_cpu = sum(r[4] for r in rows) / sum(r[3] for r in rows)
     print(
-        f"throughput ratio (scanpy time / ours, best of {args.repeats}): wall min "
-        f"{min(ratios):.1f}x max {max(ratios):.1f}x; CPU time min {min(cpu_ratios):.1f}x "
-        f"max {max(cpu_ratios):.1f}x"
+        f"throughput ratio (scanpy time / ours, best of {args.repeats}) over fractions < 1: "
+        f"wall {min(ratios):.1f}x to {max(ratios):.1f}x, CPU time {min(cpu_ratios):.1f}x to "
+        f"{max(cpu_ratios):.1f}x; whole grid (sum of times): wall {grid_wall:.1f}x, "
+        f"CPU time {grid_cpu:.1f}x"
     )
-    return ratios
+    return ratios, grid_wall
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,7 +290,10 @@ def main(argv=None):
     parser.add_argument("--cells", type=int, default=30_000)
     parser.add_argument("--genes", type=int, default=15_000)
     parser.add_argument("--umis", type=float, default=3_000)
-    parser.add_argument("--fractions", type=float, nargs="+", default=[0.5, 0.1, 0.01])
+    parser.add_argument(
+        "--fractions", type=float, nargs="+", help="default: quality_grid(mean, n_levels=--levels)"
+    )
+    parser.add_argument("--levels", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--stream-cells", type=int, default=1_000_000)
     parser.add_argument("--stream-genes", type=int, default=2_000)
@@ -307,8 +322,11 @@ def main(argv=None):
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     if not args.skip_a:
-        ratios = part_a(args)
-        print(f"target >= 10x scanpy: {'met' if min(ratios) >= 10 else 'NOT met'}")
+        ratios, grid = part_a(args)
+        print(
+            f"target >= 10x scanpy: every fraction {'met' if min(ratios) >= 10 else 'NOT met'}, "
+            f"whole grid {'met' if grid >= 10 else 'NOT met'}"
+        )
     if not args.skip_b:
         peaks = part_b(args)
         print(f"target streaming peak < 2 GiB: {'met' if max(peaks.values()) < 2 else 'NOT met'}")
