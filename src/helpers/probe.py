@@ -368,31 +368,34 @@ def _build(torch, dim_x, dim_y, kx, ky, hidden, y_kind, n_classes, dropout=0.0, 
             zy = self.enc_y(yb) if self.encode_y else None
             return zx, zy
 
-        def loss(self, xb, yb, alpha, lam):
+        def loss(self, xb, yb, alpha, lam, parts=False):
             f = torch.nn.functional
+            ax, ay = alpha if isinstance(alpha, tuple) else (alpha, alpha)
             zx, zy = self.latents(xb, yb)
-            auto = f.mse_loss(self.dec_x(zx), xb)
+            auto = ax * f.mse_loss(self.dec_x(zx), xb)
             if y_kind == "categorical":
                 cross = f.cross_entropy(self.cross_xy(zx), yb)
             else:
                 cross = f.mse_loss(self.cross_xy(zx), yb)
             if self.encode_y:
-                auto = auto + f.mse_loss(self.dec_y(zy), yb)
+                auto = auto + ay * f.mse_loss(self.dec_y(zy), yb)
                 cross = cross + f.mse_loss(self.cross_yx(zy), xb)
-            return alpha * auto + lam * cross
+            if parts:
+                return auto, cross
+            return auto + lam * cross
 
     return Paired()
 
 
 def _train(torch, model, xt, yt, xv, yv, *, lr, batch_size, max_epochs, patience, alpha, lam,
-           weight_decay, gen, progress):
+           weight_decay, gen, progress, monitor="total"):
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, factor=0.3, patience=max(patience // 3, 1), threshold=1e-4
     )
     n = len(xt)
     best, best_state, best_epoch, bad = np.inf, None, -1, 0
-    history = {"train_loss": [], "val_loss": []}
+    history = {"train_loss": [], "val_loss": [], "val_cross": []}
     epochs = range(max_epochs)
     if progress:
         from tqdm.auto import tqdm
@@ -411,9 +414,12 @@ def _train(torch, model, xt, yt, xv, yv, *, lr, batch_size, max_epochs, patience
             total += loss.item() * len(b)
         model.eval()
         with torch.no_grad():
-            val = model.loss(xv, yv, alpha, lam).item()
+            v_auto, v_cross = model.loss(xv, yv, alpha, lam, parts=True)
+        val_total = (v_auto + lam * v_cross).item()
+        val = v_cross.item() if monitor == "cross" else val_total
         history["train_loss"].append(total / n)
-        history["val_loss"].append(val)
+        history["val_loss"].append(val_total)
+        history["val_cross"].append(v_cross.item())
         sched.step(val)
         if best_state is None or val < best - 1e-5 * abs(best):
             best, best_epoch, bad = val, epoch, 0
@@ -467,7 +473,7 @@ def estimate_mi(
     k: int = 3,
     max_pairs: int | None = None,
     select: str = "max",
-    alpha: float = 3.0,
+    alpha: float | tuple[float, float] = 3.0,
     lam: float = 1.0,
     lr: float = 3e-3,
     batch_size: int = 512,
@@ -477,7 +483,7 @@ def estimate_mi(
     dropout: float = 0.2,
     in_drop: float = 0.0,
     cca_on: str = "val",
-    x_pca: int | None = None,
+    monitor: str = "total",
     n_threads: int | None = 1,
     progress: bool = False,
 ) -> ProbeResult:
@@ -523,12 +529,24 @@ def estimate_mi(
         from uninformative coordinates, is negative);
         ``"all"``: KSG on all latent coordinates (the reference method).
     alpha, lam
-        Weights of the autoencoding and cross-prediction losses.
+        Weights of the autoencoding (reconstruction) and cross-prediction losses; ``alpha``
+        may be a pair ``(alpha_x, alpha_y)``.  Losses are mean squared errors per standardised
+        column (cross-entropy for labels).  ``alpha = 3`` leans the ``x`` latents towards the
+        principal subspace, which regularises encoders of wide ``x`` on few samples.
     lr, batch_size, max_epochs, patience, weight_decay
-        Adam optimiser settings; training stops after ``patience`` epochs without a better
-        validation loss and the best epoch's weights are restored.
+        Adam settings; the learning rate is cut 3× after ``patience // 3`` epochs without a
+        better validation loss, training stops after ``patience`` such epochs and the best
+        epoch's weights (a deep copy) are restored.
+    dropout, in_drop
+        Dropout in the encoders' hidden layers and on the encoder inputs (training only;
+        validation and encoding run in eval mode).
+    cca_on
+        Part whose latents define the canonical directions: ``"val"`` (held out from the
+        fitting, default), ``"fit"`` or ``"train"`` (fit + val).
     n_threads
-        torch intra-op threads for the call (restored afterwards); default: unchanged.
+        torch intra-op threads during the call (restored afterwards); default 1, because the
+        networks are small and extra threads only pay off on an otherwise idle machine
+        (``None``: leave torch's setting).
     progress
         Show a tqdm bar over epochs.
 
@@ -537,6 +555,13 @@ def estimate_mi(
     ProbeResult
         ``mi`` (bits), pointwise MI, indices, latents, canonical correlations, training
         history and timings.
+
+    Notes
+    -----
+    Scale matters only through the standardisation: apply ``log1p`` or other transforms to
+    counts before calling.  For a fair comparison of representations of the same cells, fix
+    the evaluation cells once (``train, test = make_split(n, seed=...)``) and pass
+    ``eval_idx=test`` with the same ``seed`` for every representation.
 
     Examples
     --------
@@ -555,6 +580,9 @@ def estimate_mi(
     n = len(x)
     if len(yarr) != n:
         msg = f"x and y have different numbers of samples ({n} and {len(yarr)})"
+        raise ValueError(msg)
+    if cca_on not in ("val", "fit", "train"):
+        msg = f"cca_on must be 'val', 'fit' or 'train', got {cca_on!r}"
         raise ValueError(msg)
     if select not in ("max", "all"):
         msg = f"select must be 'max' or 'all', got {select!r}"
@@ -597,11 +625,6 @@ def estimate_mi(
     if xs.shape[1] == 0:
         msg = "x is constant on the training samples"
         raise ValueError(msg)
-    if x_pca is not None and xs.shape[1] > x_pca:
-        mu = xs[fit_idx].mean(axis=0)
-        _, sv, vt = np.linalg.svd(xs[fit_idx] - mu, full_matrices=False)
-        xs = (xs - mu) @ vt[:x_pca].T
-        xs /= xs[fit_idx].std(axis=0)
     if kind == "categorical":
         n_classes = int(yarr.max()) + 1
         present = np.unique(yarr[eval_idx])
@@ -644,7 +667,7 @@ def estimate_mi(
             history, best_epoch = _train(
                 torch, model, tx[fit_t], ty[fit_t], tx[val_t], ty[val_t], lr=lr,
                 batch_size=batch_size, max_epochs=max_epochs, patience=patience, alpha=alpha,
-                lam=lam, weight_decay=weight_decay, gen=gen, progress=progress,
+                lam=lam, weight_decay=weight_decay, gen=gen, progress=progress, monitor=monitor,
             )
             with torch.no_grad():
                 zx_t, zy_t = model.latents(tx, ty if ky is not None else None)
@@ -688,7 +711,8 @@ def estimate_mi(
         latent_dims=latent_dims, latent_x=kx, latent_y=ky, hidden=hidden, k=k,
         max_pairs=max_pairs, select=select, alpha=alpha, lam=lam, lr=lr,
         batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-        weight_decay=weight_decay, kept_x_columns=int(keep.sum()),
+        weight_decay=weight_decay, dropout=dropout, in_drop=in_drop, cca_on=cca_on,
+        n_threads=n_threads, kept_x_columns=int(keep.sum()),
     )
     return ProbeResult(
         mi=float(np.mean(pmi)), pmi=pmi, train_idx=fit_idx, val_idx=val_idx, eval_idx=eval_idx,
