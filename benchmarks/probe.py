@@ -1,0 +1,171 @@
+"""Benchmark ``helpers.probe.latent_mi`` against the reference ``latentmi`` 0.1.3.
+
+Both estimators run on the same ground-truth samples (:mod:`helpers.groundtruth`) in one run;
+the table gives the analytic MI, both estimates, both wall times and the speed ratio.
+
+``latentmi`` pins ``numpy<2``, so it runs in its own virtualenv (``benchmarks/.venv-latentmi``,
+created on first use with ``latentmi==0.1.3``, ``numpy<2`` and ``torch``) through a subprocess
+that calls ``latentmi.lmi.estimate(X, Y)`` with its default settings (8+8 latent dims, 50%
+held out, lr 1e-4, batch 512, up to 300 epochs, patience 30) and reports the mean pointwise MI
+of the held-out half.  Timings exclude interpreter start-up and imports on both sides.
+
+Usage (from the repository root)::
+
+    PYTHONPATH=src python benchmarks/probe.py --quick
+    PYTHONPATH=src python benchmarks/probe.py --cases gauss-10k-x100-y5-2bit labels-10k-x100-c5
+    PYTHONPATH=src python benchmarks/probe.py --list
+
+The machine's other load changes both timings alike; compare ratios measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+VENV = HERE / ".venv-latentmi"
+REFERENCE_REQUIREMENTS = ["latentmi==0.1.3", "numpy<2", "torch==2.13.0"]
+
+# name: (kind, n, params)
+CASES = {
+    "gauss-10k-x100-y1-1bit": ("gauss", 10_000, dict(dim_x=100, dim_y=1, mi_bits=1.0)),
+    "gauss-10k-x100-y5-2bit": ("gauss", 10_000, dict(dim_x=100, dim_y=5, mi_bits=2.0)),
+    "gauss-10k-x50-y1-0.25bit": ("gauss", 10_000, dict(dim_x=50, dim_y=1, mi_bits=0.25)),
+    "gauss-10k-x1000-y10-4bit": ("gauss", 10_000, dict(dim_x=1000, dim_y=10, mi_bits=4.0)),
+    "gauss-10k-x1000-y50-4bit": ("gauss", 10_000, dict(dim_x=1000, dim_y=50, mi_bits=4.0)),
+    "gauss-10k-x200-y20-3bit": ("gauss", 10_000, dict(dim_x=200, dim_y=20, mi_bits=3.0)),
+    "labels-10k-x100-c5": ("labels", 10_000, dict(dim_x=100, n_classes=5, separation=12.0)),
+    "labels-10k-x50-c4-1bit": ("labels", 10_000, dict(dim_x=50, n_classes=4, mi_bits=1.0)),
+    "gauss-5k-x100-y5-2bit": ("gauss", 5_000, dict(dim_x=100, dim_y=5, mi_bits=2.0)),
+}
+QUICK = ["gauss-10k-x100-y5-2bit", "gauss-10k-x1000-y50-4bit", "labels-10k-x100-c5"]
+
+REFERENCE_SCRIPT = r"""
+import sys, time, json, contextlib, io
+import numpy as np
+import torch
+from latentmi import lmi
+x = np.load(sys.argv[1]); y = np.load(sys.argv[2]); seed = int(sys.argv[3])
+np.random.seed(seed); torch.manual_seed(seed)
+t = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    pmis, _, _ = lmi.estimate(x, y)
+wall = time.perf_counter() - t
+print(json.dumps({"mi": float(np.nanmean(pmis)), "wall": wall,
+                  "threads": torch.get_num_threads()}))
+"""
+
+
+def ensure_reference_venv() -> Path:
+    """Create ``benchmarks/.venv-latentmi`` with the reference package if it is missing."""
+    python = VENV / "bin" / "python"
+    if python.exists():
+        check = subprocess.run([python, "-c", "import latentmi.lmi"], capture_output=True)
+        if check.returncode == 0:
+            return python
+    print(f"creating {VENV} with {' '.join(REFERENCE_REQUIREMENTS)} ...", flush=True)
+    venv.create(VENV, with_pip=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", *REFERENCE_REQUIREMENTS], check=True)
+    return python
+
+
+def make_case(name: str, seed: int):
+    from helpers import groundtruth as gt
+
+    kind, n, params = CASES[name]
+    if kind == "gauss":
+        x, y, truth = gt.gaussian_lowrank(n, seed=seed, **params)
+        y_ref = y
+    else:
+        x, y, truth = gt.labelled_mixture(n, seed=seed, **params)
+        codes = np.unique(y, return_inverse=True)[1]
+        y_ref = np.eye(codes.max() + 1)[codes]  # latentmi needs numbers: one-hot
+    return x, y, y_ref, truth
+
+
+def run_reference(python: Path, x, y_ref, seed: int, threads: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        fx, fy = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
+        np.save(fx, x.astype(np.float32))
+        np.save(fy, y_ref.astype(np.float32))
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        env.pop("PYTHONPATH", None)
+        proc = subprocess.run(
+            [python, "-c", REFERENCE_SCRIPT, fx, fy, str(seed)],
+            capture_output=True, text=True, env=env,
+        )
+    if proc.returncode != 0:
+        msg = f"latentmi failed:\n{proc.stderr[-2000:]}"
+        raise RuntimeError(msg)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_ours(x, y, seed: int, threads: int) -> dict:
+    from helpers import probe
+
+    t = time.perf_counter()
+    mi = probe.latent_mi(x, y, seed=seed, n_threads=threads)
+    return {"mi": mi, "wall": time.perf_counter() - t}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), help="cases to run")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ref-threads", type=int, default=2,
+                        help="torch threads for latentmi (its default is all cores)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for helpers.probe (its default is 1)")
+    parser.add_argument("--skip-reference", action="store_true",
+                        help="run only helpers.probe (accuracy check without the reference)")
+    parser.add_argument("--json", type=Path, help="also write the rows to this JSON-lines file")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (kind, n, params) in CASES.items():
+            print(f"{name:28s} {kind:6s} n={n:<6d} {params}")
+        return 0
+    names = args.cases or (QUICK if args.quick else list(CASES))
+    python = None if args.skip_reference else ensure_reference_venv()
+
+    header = (f"{'case':28s} {'truth':>6s} {'latentmi':>8s} {'probe':>7s} "
+              f"{'t_ref[s]':>8s} {'t_probe[s]':>10s} {'speed-up':>8s}")
+    print(header)
+    print("-" * len(header), flush=True)
+    rows = []
+    for name in names:
+        x, y, y_ref, truth = make_case(name, args.seed)
+        ours = run_ours(x, y, args.seed, args.threads)
+        ref = (run_reference(python, x, y_ref, args.seed, args.ref_threads)
+               if python else {"mi": float("nan"), "wall": float("nan")})
+        row = dict(case=name, truth=truth, latentmi=ref["mi"], probe=ours["mi"],
+                   t_latentmi=ref["wall"], t_probe=ours["wall"],
+                   speedup=ref["wall"] / ours["wall"])
+        rows.append(row)
+        print(f"{name:28s} {truth:6.3f} {ref['mi']:8.3f} {ours['mi']:7.3f} "
+              f"{ref['wall']:8.1f} {ours['wall']:10.1f} {row['speedup']:7.1f}x", flush=True)
+        if args.json:
+            with open(args.json, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+    if python and rows:
+        err_ref = np.mean([abs(r["latentmi"] - r["truth"]) for r in rows])
+        err_ours = np.mean([abs(r["probe"] - r["truth"]) for r in rows])
+        ratio = sum(r["t_latentmi"] for r in rows) / sum(r["t_probe"] for r in rows)
+        print(f"\nmean |error| latentmi {err_ref:.3f} bits, probe {err_ours:.3f} bits; "
+              f"total time ratio {ratio:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Accuracy, determinism and input checks of helpers.probe against analytic ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import groundtruth as gt
+from helpers import probe
+
+# ----------------------------------------------------------------------------- KSG
+
+
+def test_ksg_bivariate_gaussian():
+    rng = np.random.default_rng(0)
+    for rho in (0.5, 0.95):
+        x = rng.standard_normal((4000, 1))
+        y = rho * x + np.sqrt(1 - rho**2) * rng.standard_normal((4000, 1))
+        est = probe.ksg_mi(x, y, k=3).mean()
+        assert est == pytest.approx(-0.5 * np.log2(1 - rho**2), abs=0.05)
+
+
+def test_ksg_independent_is_near_zero():
+    rng = np.random.default_rng(1)
+    est = probe.ksg_mi(rng.standard_normal((3000, 2)), rng.standard_normal((3000, 2))).mean()
+    assert abs(est) < 0.03
+
+
+def test_ksg_discrete_labels_separated_is_entropy():
+    rng = np.random.default_rng(2)
+    c = rng.integers(0, 4, 3000)
+    x = (10.0 * c)[:, None] + rng.standard_normal((3000, 1))
+    est = probe.ksg_mi(x, c, discrete_y=True).mean()
+    p = np.bincount(c) / c.size
+    assert est == pytest.approx(-(p * np.log2(p)).sum(), abs=0.03)
+
+
+def test_ksg_rejects_bad_k():
+    with pytest.raises(ValueError, match="k must be"):
+        probe.ksg_mi(np.zeros((5, 1)), np.zeros((5, 1)), k=5)
+
+
+# ----------------------------------------------------------------------------- latent MI
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mi", "dim_x", "dim_y"), [(0.5, 50, 1), (2.0, 50, 5), (2.0, 200, 20)]
+)
+def test_latent_mi_gaussian_accuracy(mi, dim_x, dim_y):
+    x, y, truth = gt.gaussian_lowrank(4000, dim_x=dim_x, dim_y=dim_y, mi_bits=mi, seed=4)
+    est = probe.latent_mi(x, y, seed=0)
+    assert est == pytest.approx(truth, abs=max(0.15, 0.1 * truth))
+
+
+@pytest.mark.slow
+def test_latent_mi_labels():
+    x, labels, truth = gt.labelled_mixture(4000, dim_x=40, n_classes=5, separation=12.0, seed=1)
+    res = probe.estimate_mi(x, labels, seed=0)
+    assert res.y_kind == "categorical"
+    assert truth == pytest.approx(np.log2(5), abs=1e-6)
+    assert res.mi == pytest.approx(truth, abs=0.15)
+    # partially overlapping classes
+    x, labels, truth = gt.labelled_mixture(4000, dim_x=40, n_classes=3, mi_bits=0.8, seed=2)
+    assert probe.latent_mi(x, labels, seed=0) == pytest.approx(truth, abs=0.15)
+
+
+@pytest.mark.slow
+def test_independent_data_gives_near_zero():
+    rng = np.random.default_rng(3)
+    est = probe.latent_mi(rng.standard_normal((3000, 30)), rng.standard_normal((3000, 4)), seed=0)
+    assert abs(est) < 0.1
+
+
+def test_determinism_and_global_rng_untouched():
+    x, y, _ = gt.gaussian_lowrank(1500, dim_x=20, dim_y=3, mi_bits=1.0, seed=7)
+    torch.manual_seed(123)
+    np.random.seed(123)
+    state_t, state_np = torch.get_rng_state(), np.random.get_state()[1].copy()
+    a = probe.estimate_mi(x, y, seed=5, max_epochs=15)
+    assert torch.equal(torch.get_rng_state(), state_t)
+    np.testing.assert_array_equal(np.random.get_state()[1], state_np)
+    b = probe.estimate_mi(x, y, seed=5, max_epochs=15)
+    assert abs(a.mi - b.mi) < 1e-6
+    np.testing.assert_allclose(a.pmi, b.pmi, atol=1e-6)
+    np.testing.assert_array_equal(a.eval_idx, b.eval_idx)
+    c = probe.estimate_mi(x, y, seed=6, max_epochs=15)
+    assert not np.array_equal(a.eval_idx, c.eval_idx)
+
+
+def test_fixed_eval_idx_and_result_fields():
+    x, y, _ = gt.gaussian_lowrank(1200, dim_x=15, dim_y=1, mi_bits=1.0, seed=8)
+    train, test = probe.make_split(1200, eval_frac=0.25, seed=3)
+    t2, e2 = probe.make_split(1200, eval_frac=0.25, seed=3)
+    np.testing.assert_array_equal(test, e2)
+    assert np.intersect1d(train, test).size == 0 and train.size + test.size == 1200
+    res = probe.estimate_mi(x, y, eval_idx=test, seed=0, max_epochs=10)
+    np.testing.assert_array_equal(res.eval_idx, test)
+    assert np.intersect1d(res.train_idx, test).size == 0
+    assert np.intersect1d(res.val_idx, test).size == 0
+    assert res.pmi.shape == (test.size,) and res.n_eval == test.size
+    assert res.mi == pytest.approx(res.pmi.mean())
+    assert res.latent_x.shape == (1200, 8)
+    assert res.y_kind == "continuous" and res.latent_y is None  # scalar y is its own latent
+    assert len(res.history["val_loss"]) == len(res.history["train_loss"]) >= 1
+    assert res.history["val_loss"][res.best_epoch] == min(res.history["val_loss"])
+    mask = np.zeros(1200, bool)
+    mask[test] = True
+    res_mask = probe.estimate_mi(x, y, eval_idx=mask, seed=0, max_epochs=10)
+    assert res_mask.mi == pytest.approx(res.mi, abs=1e-9)
+
+
+def test_best_weights_are_restored():
+    # after training, the model's eval-mode validation loss is the recorded minimum (the best
+    # epoch's weights were copied and restored, not a reference to the live weights)
+    rng = np.random.default_rng(0)
+    xt = torch.from_numpy(rng.standard_normal((300, 20)).astype(np.float32))
+    yt = xt[:, :3] + 0.5 * torch.from_numpy(rng.standard_normal((300, 3)).astype(np.float32))
+    xv, yv = xt[:60], yt[:60]
+    torch.manual_seed(0)
+    model = probe._build(torch, 20, 3, 4, None, 32, "continuous", 0, dropout=0.5)
+    hist, best = probe._train(
+        torch, model, xt[60:], yt[60:], xv, yv, lr=3e-2, batch_size=32, max_epochs=60,
+        patience=4, alpha=1.0, lam=1.0, weight_decay=0.0,
+        gen=torch.Generator().manual_seed(0), progress=False,
+    )
+    assert best < len(hist["val_loss"]) - 1  # it stopped after a worse epoch
+    with torch.no_grad():
+        val = model.loss(xv, yv, 1.0, 1.0).item()
+    assert val == pytest.approx(min(hist["val_loss"]), rel=1e-6)
+    assert val < hist["val_loss"][-1]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.fixture
+def xy():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((300, 5)), rng.standard_normal((300, 2))
+
+
+def test_bad_inputs_raise(xy):
+    x, y = xy
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        probe.latent_mi(bad, y)
+    bad = y.copy()
+    bad[0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        probe.latent_mi(x, bad)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        probe.latent_mi(x, y[:-1])
+    with pytest.raises(ValueError, match="at least"):
+        probe.latent_mi(x[:60], y[:60])
+    with pytest.raises(ValueError, match="constant"):
+        probe.latent_mi(x, np.ones(300))
+    with pytest.raises(ValueError, match="single class"):
+        probe.latent_mi(x, np.array(["a"] * 300))
+    with pytest.raises(ValueError, match="constant"):
+        probe.latent_mi(np.ones((300, 4)), y)
+    with pytest.raises(ValueError, match="missing labels"):
+        probe.latent_mi(x, np.array(["a", None] * 150, dtype=object))
+    with pytest.raises(ValueError, match="overlap"):
+        probe.latent_mi(x, y, eval_idx=np.arange(100), train_idx=np.arange(50, 300))
+    with pytest.raises(ValueError, match="outside"):
+        probe.latent_mi(x, y, eval_idx=np.arange(250, 350))
+    with pytest.raises(ValueError, match="y_kind"):
+        probe.latent_mi(x, y, y_kind="ordinal")
+    with pytest.raises(ValueError, match="numeric"):
+        probe.latent_mi(np.array([["a"]] * 300), y)
+    with pytest.raises(ValueError, match="eval_frac"):
+        probe.make_split(10, eval_frac=1.0)
+
+
+def test_label_kinds_are_detected(xy):
+    x, _ = xy
+    assert probe._prepare_y(np.array(["a", "b"] * 150), "auto")[0] == "categorical"
+    assert probe._prepare_y(np.arange(300) % 3, "auto")[0] == "categorical"
+    assert probe._prepare_y(np.array([True, False] * 150), "auto")[0] == "categorical"
+    assert probe._prepare_y(np.linspace(0, 1, 300), "auto")[0] == "continuous"
+    assert probe._prepare_y(np.arange(300) % 3, "continuous")[0] == "continuous"
