@@ -19,6 +19,7 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``datasets``   loaders returning AnnData with raw counts and the auxiliary signal
 ``models``     random projection, PCA, scVI and a Geneformer-style BERT
 ``sweep``      resumable, atomic tidy results tables for parameter sweeps
+``experiment`` one single-cell task end to end: noise → models → probe → table
 =============  ==============================================================
 """
 
@@ -41,6 +42,7 @@ _SUBMODULES = (
     "datasets",
     "models",
     "sweep",
+    "experiment",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]

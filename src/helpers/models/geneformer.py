@@ -105,7 +105,8 @@ class GeneformerConfig:
         training.  Far fewer steps than the paper: the quick profile shows the pipeline, not a
         converged Geneformer (``sample_budget=1e4`` doubles the training).
     ``smoke``
-        all genes, 32 tokens, batch 16, ``sample_budget = 2,000``, at most 4 epochs: seconds.
+        500 highly variable genes, 32 tokens, batch 16, ``sample_budget = 1,000``, at most 4
+        epochs, validation on at most 200 cells: seconds.
     """
 
     num_hidden_layers: int = 3
@@ -168,10 +169,12 @@ class GeneformerConfig:
             )
         return cls(
             max_len=32,
+            n_top_genes=500,
             batch_size=16,
             warmup_steps=5,
             eval_steps=10,
-            sample_budget=2e3,
+            eval_max_cells=200,
+            sample_budget=1e3,
             max_epochs_cap=4,
             profile=profile,
             seed=seed,
