@@ -778,13 +778,13 @@ def downsample_h5ad(
     >>> from helpers.noise import downsample_counts, downsample_h5ad
     >>> x = sparse.random(3000, 40, density=0.3, format="csr", random_state=1)
     >>> x.data = np.ceil(10 * x.data)
-    >>> tmp = pathlib.Path(tempfile.mkdtemp())
-    >>> ad.AnnData(x).write_h5ad(tmp / "full.h5ad")
-    >>> out = downsample_h5ad(tmp / "full.h5ad", tmp / "thin.h5ad", 0.3, seed=7,
-    ...                       chunk_size=1000, progress=False)
-    >>> y = ad.read_h5ad(out).X
-    >>> bool((y != downsample_counts(x, 0.3, seed=7)).nnz == 0)
-    True
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     full, thin = pathlib.Path(tmp, "full.h5ad"), pathlib.Path(tmp, "thin.h5ad")
+    ...     ad.AnnData(x).write_h5ad(full)
+    ...     out = downsample_h5ad(full, thin, 0.3, seed=7, chunk_size=1000, progress=False)
+    ...     y = ad.read_h5ad(out).X
+    >>> (y != downsample_counts(x, 0.3, seed=7)).nnz
+    0
     """
     import h5py
     from anndata.io import sparse_dataset, write_elem
