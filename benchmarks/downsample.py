@@ -140,16 +140,17 @@ def part_a(args):
             f"ratio {b / a:5.1f}x wall, {b_cpu / a_cpu:5.1f}x CPU | "
             f"n_jobs=-1: {min(threaded):6.3f} s, {b / min(threaded):5.1f}x"
         )
-    thinned = [r for r in rows if r[0] < 1]  # at fraction 1 neither function samples
+    # at fraction 1 neither function samples (scanpy only sums, we validate and copy)
+    thinned = [r for r in rows if r[0] < 1]
     ratios = [b / a for _, a, b, _, _ in thinned]
     cpu_ratios = [b / a for _, _, _, a, b in thinned]
-    grid_wall = sum(r[2] for r in rows) / sum(r[1] for r in rows)
-    grid_cpu = sum(r[4] for r in rows) / sum(r[3] for r in rows)
+    grid_wall = sum(r[2] for r in thinned) / sum(r[1] for r in thinned)
+    grid_cpu = sum(r[4] for r in thinned) / sum(r[3] for r in thinned)
     print(
         f"throughput ratio (scanpy time / ours, best of {args.repeats}) over fractions < 1: "
         f"wall {min(ratios):.1f}x to {max(ratios):.1f}x, CPU time {min(cpu_ratios):.1f}x to "
-        f"{max(cpu_ratios):.1f}x; whole grid (sum of times): wall {grid_wall:.1f}x, "
-        f"CPU time {grid_cpu:.1f}x"
+        f"{max(cpu_ratios):.1f}x; all levels < 1 together (sum of times): wall "
+        f"{grid_wall:.1f}x, CPU time {grid_cpu:.1f}x"
     )
     return ratios, grid_wall
 

@@ -135,6 +135,22 @@ def test_rare_outcomes_resolved_at_full_precision():
     assert abs(hits - tail * 200_000) < 5 * np.sqrt(200_000 * tail)
 
 
+@pytest.mark.parametrize(("n", "p"), [(254, 0.5), (254, 0.05), (120, 0.97)])
+def test_cells_holding_many_cdf_steps_reproduce_the_tails(n, p):
+    # the first and last 1/256 cells hold dozens of tail steps of Binomial(n, p): they go
+    # through the bisection over the exact CDF, and with 10^6 draws the tails are resolved
+    # well enough that a 10% distortion there moves these statistics by > 5 sd
+    draws = downsample_counts(np.full((1_000_000, 1), n, dtype=np.int32), p, seed=8).ravel()
+    assert chisq_pvalue(draws, n, p) > 1e-4
+    low, high = stats.binom.ppf(1 / 300, n, p), stats.binom.isf(1 / 300, n, p)
+    for hits, expected in [
+        ((draws <= low).sum(), stats.binom.cdf(low, n, p)),  # P(X <= low) >= 1/300
+        ((draws >= high).sum(), stats.binom.sf(high - 1, n, p)),  # P(X >= high) >= 1/300
+    ]:
+        sd = np.sqrt(draws.size * expected * (1 - expected))
+        assert abs(hits - draws.size * expected) < 5 * sd
+
+
 @pytest.mark.parametrize("p", [0.013, 0.5, 0.8])
 def test_guide_table_is_the_exact_inverse_cdf(p):
     table, lo, hi, scaled = noise._guide_tables(p)

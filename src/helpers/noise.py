@@ -235,17 +235,24 @@ def _thin_scalar(values: np.ndarray, p: float, rng: np.random.Generator):
             k_hi = hi[n_a, c_a].astype(np.intp)
             # u = (c + v) / 256 with v ~ U[0, 1); X = #{j < n : CDF(j) <= u}. The steps j in
             # [k_lo, k_hi) lie inside the cell and u >= CDF(j) <=> v >= 256 CDF(j) - c (exact
-            # in float64), so X = k_lo + #{j in [k_lo, k_hi) : 256 CDF(j) - c <= v}: a
-            # vectorised bisection over the sorted steps, <= 8 rounds.
+            # in float64), so X = k_lo + #{j in [k_lo, k_hi) : 256 CDF(j) - c <= v}.
             v = rng.random(amb.size)
-            while True:
-                todo = np.flatnonzero(k_lo < k_hi)
-                if not todo.size:
-                    break
-                mid = (k_lo[todo] + k_hi[todo]) // 2
-                right = scaled[n_a[todo], mid] - c_a[todo] <= v[todo]
-                k_lo[todo] = np.where(right, mid + 1, k_lo[todo])
-                k_hi[todo] = np.where(right, k_hi[todo], mid)
+            # first step: most ambiguous cells hold a single CDF step (k_hi = k_lo + 1)
+            past = scaled[n_a, k_lo] - c_a <= v
+            k_lo += past
+            more = np.flatnonzero(past & (k_lo < k_hi))
+            if more.size:  # the rest: a vectorised bisection over the sorted steps
+                n_m, c_m, v_m = n_a[more], c_a[more], v[more]
+                lo_m, hi_m = k_lo[more], k_hi[more]
+                while True:
+                    todo = np.flatnonzero(lo_m < hi_m)
+                    if not todo.size:
+                        break
+                    mid = (lo_m[todo] + hi_m[todo]) // 2
+                    right = scaled[n_m[todo], mid] - c_m[todo] <= v_m[todo]
+                    lo_m[todo] = np.where(right, mid + 1, lo_m[todo])
+                    hi_m[todo] = np.where(right, hi_m[todo], mid)
+                k_lo[more] = lo_m
             kept[amb] = k_lo  # <= _NMAX, fits
         big = special[is_big]
         if big.size:
@@ -778,13 +785,13 @@ def downsample_h5ad(
     >>> from helpers.noise import downsample_counts, downsample_h5ad
     >>> x = sparse.random(3000, 40, density=0.3, format="csr", random_state=1)
     >>> x.data = np.ceil(10 * x.data)
-    >>> tmp = pathlib.Path(tempfile.mkdtemp())
-    >>> ad.AnnData(x).write_h5ad(tmp / "full.h5ad")
-    >>> out = downsample_h5ad(tmp / "full.h5ad", tmp / "thin.h5ad", 0.3, seed=7,
-    ...                       chunk_size=1000, progress=False)
-    >>> y = ad.read_h5ad(out).X
-    >>> bool((y != downsample_counts(x, 0.3, seed=7)).nnz == 0)
-    True
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     full, thin = pathlib.Path(tmp, "full.h5ad"), pathlib.Path(tmp, "thin.h5ad")
+    ...     ad.AnnData(x).write_h5ad(full)
+    ...     out = downsample_h5ad(full, thin, 0.3, seed=7, chunk_size=1000, progress=False)
+    ...     y = ad.read_h5ad(out).X
+    >>> (y != downsample_counts(x, 0.3, seed=7)).nnz
+    0
     """
     import h5py
     from anndata.io import sparse_dataset, write_elem
