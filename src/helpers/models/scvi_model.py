@@ -33,8 +33,9 @@ class SCVIConfig:
     ``max_epochs_cap`` (:func:`~helpers.models.epochs_for_budget`), with ``n_cells`` the number of
     cells given to ``fit``; the paper used ``sample_budget = 1e7`` (one epoch at 10 million cells).
 
-    ``n_threads`` sets ``torch.set_num_threads`` during fit/embed (``None``: unchanged); on cores
-    shared with other jobs one thread is often several times faster than two.
+    ``n_threads`` sets ``torch.set_num_threads`` during fit/embed (``None``: unchanged); the
+    smoke and quick profiles use one thread (two threads on two shared cores measured 7x
+    slower: 17 s against 2.3 s for a smoke fit of 576 cells).
 
     Profiles
     --------
@@ -97,11 +98,13 @@ class SCVIConfig:
                 n_top_genes=2000,
                 sample_budget=1e5,
                 max_epochs_cap=200,
+                n_threads=1,
                 profile=profile,
                 seed=seed,
             )
         return cls(
-            n_top_genes=500, sample_budget=5e3, max_epochs_cap=10, profile=profile, seed=seed
+            n_top_genes=500, sample_budget=5e3, max_epochs_cap=10, n_threads=1, profile=profile,
+            seed=seed,
         )
 
     def architecture_kwargs(self) -> dict:
