@@ -794,11 +794,15 @@ def clonal_pairs(
     day_key: str = "day",
     early_days: Sequence[float] = (2, 4),
     late_days: Sequence[float] = (6,),
+    per_clone: str = "one",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of clonally related cells, one early and one late cell per clone (S.I.2).
 
     Cells are split into early (``early_days``) and late (``late_days``) time points; every
     clone with cells at both gets one pair: a random early cell and a random late cell.
+    With ``per_clone="every_early"`` every early cell of such a clone is paired with a random
+    late cell of its clone instead — the same early→late relation, more pairs for small data
+    (a late cell may then serve several pairs; keep clones together when splitting).
 
     Parameters
     ----------
@@ -832,6 +836,18 @@ def clonal_pairs(
     late = np.isin(day, np.asarray(late_days, dtype=np.float64)) & (clone >= 0)
     shared = np.intersect1d(clone[early], clone[late])
     rng = np.random.default_rng(seed)
+    if per_clone == "every_early":
+        idx_a = np.flatnonzero(early & np.isin(clone, shared))
+        late_cells = np.flatnonzero(late & np.isin(clone, shared))
+        idx_b = np.empty_like(idx_a)
+        for c in shared:
+            mates = late_cells[clone[late_cells] == c]
+            members = clone[idx_a] == c
+            idx_b[members] = rng.choice(mates, size=int(members.sum()))
+        return idx_a, idx_b
+    if per_clone != "one":
+        msg = f"clonal_pairs: per_clone must be 'one' or 'every_early', got {per_clone!r}."
+        raise ValueError(msg)
     # Random order within clone: sort cells by (clone, random key); first cell per clone wins.
     idx_a = _one_random_cell_per_group(np.flatnonzero(early), clone, shared, rng)
     idx_b = _one_random_cell_per_group(np.flatnonzero(late), clone, shared, rng)
@@ -920,6 +936,7 @@ def auxiliary_signal(
     restrict_to=None,
     log1p: bool = True,
     k: int = 5,
+    per_clone: str = "one",
 ) -> AuxiliarySignal:
     """The auxiliary signal of a dataset as arrays for the MI probe.
 
@@ -943,6 +960,8 @@ def auxiliary_signal(
         Apply ``log1p`` to protein counts.
     k
         Neighbours to choose from for ``"ng_idx"``.
+    per_clone
+        Pairs per clone for ``"clone"`` (see :func:`clonal_pairs`).
 
     Returns
     -------
@@ -962,7 +981,7 @@ def auxiliary_signal(
     n = adata.n_obs
     if kind == "partner":
         if signal == "clone":
-            index, target = clonal_pairs(adata, seed=seed)
+            index, target = clonal_pairs(adata, seed=seed, per_clone=per_clone)
         else:
             index = np.arange(n, dtype=np.int64)
             target = spatial_neighbour_pairs(adata, seed=seed, k=k)
