@@ -78,9 +78,9 @@ class Design:
 _PROFILE_GRID = {
     # quality levels, cell-number sizes, seeds, evaluation fraction, cells kept (None: all)
     "smoke": dict(n_levels=3, n_cell_sizes=2, seeds=(0,), eval_fraction=0.4, max_cells=1200),
-    # quick: one seed and 6 + 2 grid points per model keep a chapter near 5 minutes on two
+    # quick: one seed and 6 + 3 grid points per model keep a chapter near 5 minutes on two
     # cores (measured per row: scVI ~7 s, Geneformer ~20 s, probe ~5 s at ~2,400 cells)
-    "quick": dict(n_levels=6, n_cell_sizes=3, seeds=(0,), eval_fraction=0.35, max_cells=None),
+    "quick": dict(n_levels=6, n_cell_sizes=4, seeds=(0,), eval_fraction=0.35, max_cells=None),
     "paper": dict(n_levels=15, n_cell_sizes=10, seeds=(0, 1, 2), eval_fraction=0.2,
                   max_cells=None),
 }
@@ -113,6 +113,8 @@ def design(
     max_train: int | None = None,
     min_umis: float = 10.0,
     seeds=None,
+    signal: str | None = None,
+    signal_options: dict | None = None,
 ) -> Design:
     """The sweep grid for a dataset at a profile.
 
@@ -135,6 +137,10 @@ def design(
         Mean UMIs per cell at the lowest quality.
     seeds
         Seeds to sweep (default: the profile's).
+    signal, signal_options
+        The auxiliary signal: for partner signals the evaluation set holds whole groups of
+        partners, so the training pool can be smaller than ``n_obs - n_eval``; the sizes are
+        then capped by the smallest pool over the seeds.
     """
     if profile not in _PROFILE_GRID:
         msg = f"Unknown profile {profile!r}; choose one of {sorted(_PROFILE_GRID)}."
@@ -142,7 +148,14 @@ def design(
     grid = _PROFILE_GRID[profile]
     n = adata.n_obs
     n_eval = int(n_eval or round(grid["eval_fraction"] * n))
+    seeds = tuple(grid["seeds"] if seeds is None else seeds)
     pool = n - n_eval
+    if signal is not None:
+        pool = min(
+            prepare_task(adata, signal, n_eval=n_eval, seed=s, **(signal_options or {}))
+            .train_pool.size
+            for s in seeds
+        )
     largest = min(pool, max_train) if max_train else pool
     mean_umis = float(np.asarray(adata.X.sum(axis=1)).mean())
     fractions = noise.quality_grid(mean_umis, n_levels=grid["n_levels"], min_umis=min_umis)
@@ -153,7 +166,7 @@ def design(
         fractions=tuple(float(f) for f in fractions),
         noise_sizes=(int(largest),),
         cell_sizes=tuple(int(s) for s in cell_sizes),
-        seeds=tuple(grid["seeds"] if seeds is None else seeds),
+        seeds=seeds,
         algorithms=tuple(algorithms),
         n_eval=n_eval,
     )
@@ -294,15 +307,19 @@ def run_sweep(
 def fit_sweep(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Noise-law fits per (algorithm, size) and cell-number-law fits per (algorithm, quality).
 
-    A cell-number curve needs at least four training sizes; a noise curve at least three
-    quality levels. Curves with fewer points are returned as failed rows, not dropped.
+    Noise curves are the training sizes swept over at least three quality levels; cell-number
+    curves are the full-quality rows (a fit needs at least four points; a curve with fewer is
+    returned as a failed row, not dropped).
     """
     missing = [c for c in PUBLISHED_COLUMNS if c not in results.columns]
     if missing:
         msg = f"Results lack the published column(s) {missing}."
         raise ValueError(msg)
+    # noise curves: the training sizes swept over the quality grid (not the cell-number sizes)
+    levels = results.groupby("size")["quality"].nunique()
+    swept = results[results["size"].isin(levels[levels >= 3].index)]
     noise_fits = laws.fit_table(
-        results, ["dataset", "signal", "algorithm", "size"], law="noise", x="umis_per_cell"
+        swept, ["dataset", "signal", "algorithm", "size"], law="noise", x="umis_per_cell"
     )
     full = results[np.isclose(results["quality"], 1.0)]
     cell_fits = laws.fit_table(
@@ -347,3 +364,18 @@ def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
         "fit_minutes": float(results["fit_seconds"].sum() / 60),
         "probe_minutes": float(results["probe_seconds"].sum() / 60),
     }
+
+
+def fit_and_save(results: pd.DataFrame, out) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """:func:`fit_sweep` and :func:`summarise`, with both fit tables written to ``out`` as CSV."""
+    from pathlib import Path
+
+    from .sweep import write_csv_atomic
+
+    noise_fits, cell_fits = fit_sweep(results)
+    write_csv_atomic(noise_fits.drop(columns="fit"), Path(out) / "noise_law_fits.csv")
+    write_csv_atomic(cell_fits.drop(columns="fit"), Path(out) / "cell_law_fits.csv")
+    return noise_fits, cell_fits, summarise(results, noise_fits)
+
+
+__all__.append("fit_and_save")

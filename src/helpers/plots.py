@@ -273,3 +273,17 @@ def plot_task_against_published(ours, published, *, task, size_ours, size_publis
     fig.tight_layout()
     return fig
 __all__ += ["plot_noise_curves", "plot_task_against_published"]
+
+
+def plot_cell_curves(ax, fits, *, by="algorithm", ylabel="auxiliary MI (bits)"):
+    """Cell-number curves of one task, one colour per model, from a ``fit_table``."""
+    for model in [m for m in MODEL_ORDER if m in set(fits[by])]:
+        for fit in fits.loc[fits[by] == model, "fit"]:
+            if fit is not None:
+                plot_cell_fit(ax, fit, color=MODEL_COLORS[model], label=model)
+    ax.set(xlabel="training cells", ylabel=ylabel)
+    ax.legend(fontsize=8)
+    return ax
+
+
+__all__.append("plot_cell_curves")
