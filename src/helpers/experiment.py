@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import anndata as ad
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import datasets, laws, noise, splits
 from .sweep import PUBLISHED_COLUMNS, ResultsTable, package_versions

@@ -257,7 +257,8 @@ def plot_noise_curves(ax, fits, *, by="algorithm", title=None, xlabel="UMIs per 
             if fit is not None:
                 plot_noise_fit(ax, fit, color=MODEL_COLORS[model], label=model)
     ax.set(xlabel=xlabel, ylabel="auxiliary MI (bits)", title=title)
-    ax.legend(fontsize=8, loc="upper left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left")
     return ax
 
 
@@ -282,7 +283,8 @@ def plot_cell_curves(ax, fits, *, by="algorithm", ylabel="auxiliary MI (bits)"):
             if fit is not None:
                 plot_cell_fit(ax, fit, color=MODEL_COLORS[model], label=model)
     ax.set(xlabel="training cells", ylabel=ylabel)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     return ax
 
 

@@ -70,6 +70,12 @@ def package_versions(packages: Iterable[str] = _TRACKED_PACKAGES) -> str:
     return ";".join(out)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write ``df`` to ``path`` as CSV atomically (temporary file + ``os.replace``)."""
     path = Path(path)
@@ -80,6 +86,7 @@ def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> Path:
             df.to_csv(fh, index=False)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
