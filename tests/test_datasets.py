@@ -548,3 +548,22 @@ def test_pbmc10k_layout_and_barcode_checks(unpinned_pbmc):
     unpinned_pbmc(bad, protein)
     with pytest.raises(ValueError, match="whole numbers"):
         ds.load_pbmc10k()
+
+
+@pytest.mark.parametrize("per_clone", ["every_early", "any_mate"])
+def test_clonal_pairing_variants(per_clone):
+    obs = pd.DataFrame(
+        {"clone": [0, 0, 0, 1, 1, 2, 3, 3, -1], "day": [2, 4, 6, 4, 6, 6, 2, 2, 6]},
+        index=[f"c{i}" for i in range(9)],
+    )
+    a = ad.AnnData(obs=obs)
+    idx, partner = ds.clonal_pairs(a, seed=3, per_clone=per_clone)
+    clone = obs["clone"].to_numpy()
+    assert (clone[idx] == clone[partner]).all() and (idx != partner).all()
+    if per_clone == "every_early":  # every early cell of clones seen early and late, to a late cell
+        assert sorted(idx.tolist()) == [0, 1, 3]
+        assert set(obs["day"].to_numpy()[partner]) == {6}
+    else:  # every cell of a clone with two or more cells
+        assert sorted(idx.tolist()) == [0, 1, 2, 3, 4, 6, 7]
+    with pytest.raises(ValueError, match="per_clone"):
+        ds.clonal_pairs(a, seed=0, per_clone="all")

@@ -802,7 +802,10 @@ def clonal_pairs(
     clone with cells at both gets one pair: a random early cell and a random late cell.
     With ``per_clone="every_early"`` every early cell of such a clone is paired with a random
     late cell of its clone instead — the same early→late relation, more pairs for small data
-    (a late cell may then serve several pairs; keep clones together when splitting).
+    (a late cell may then serve several pairs; keep clones together when splitting).  With
+    ``per_clone="any_mate"`` every cell of a clone with at least two cells is paired with a
+    random other cell of its clone, whatever the time point: the most pairs, for the smallest
+    data, at the cost of mixing same-day sisters with early→late relatives.
 
     Parameters
     ----------
@@ -845,8 +848,23 @@ def clonal_pairs(
             members = clone[idx_a] == c
             idx_b[members] = rng.choice(mates, size=int(members.sum()))
         return idx_a, idx_b
+    if per_clone == "any_mate":
+        labelled = np.flatnonzero(clone >= 0)
+        ids, sizes = np.unique(clone[labelled], return_counts=True)
+        idx_a = labelled[np.isin(clone[labelled], ids[sizes >= 2])]
+        idx_b = np.empty_like(idx_a)
+        for c in np.unique(clone[idx_a]):
+            members = np.flatnonzero(clone[idx_a] == c)
+            cells = idx_a[members]
+            # a random other member: shift a random permutation by one position
+            perm = rng.permutation(cells.size)
+            idx_b[members[perm]] = cells[np.roll(perm, 1)]
+        return idx_a, idx_b
     if per_clone != "one":
-        msg = f"clonal_pairs: per_clone must be 'one' or 'every_early', got {per_clone!r}."
+        msg = (
+            "clonal_pairs: per_clone must be 'one', 'every_early' or 'any_mate', "
+            f"got {per_clone!r}."
+        )
         raise ValueError(msg)
     # Random order within clone: sort cells by (clone, random key); first cell per clone wins.
     idx_a = _one_random_cell_per_group(np.flatnonzero(early), clone, shared, rng)
