@@ -182,3 +182,15 @@ def test_label_kinds_are_detected(xy):
     assert probe._prepare_y(np.array([True, False] * 150), "auto")[0] == "categorical"
     assert probe._prepare_y(np.linspace(0, 1, 300), "auto")[0] == "continuous"
     assert probe._prepare_y(np.arange(300) % 3, "continuous")[0] == "continuous"
+
+
+def test_select_all_uses_every_latent_coordinate():
+    # the reference behaviour (KSG on all 8 + 8 latents) is available and reads lower than the
+    # canonical-pair selection on a high-MI case with one informative pair
+    x, y, truth = gt.gaussian_lowrank(2000, dim_x=30, dim_y=12, mi_bits=2.0, rank=1, seed=1)
+    sel = probe.estimate_mi(x, y, seed=0, max_epochs=30)
+    every = probe.estimate_mi(x, y, seed=0, max_epochs=30, select="all")
+    assert every.n_pairs == 8 and every.embedding_x.shape == (every.n_eval, 8)
+    assert sel.n_pairs < 8
+    assert every.mi < sel.mi - 0.3
+    assert sel.mi == pytest.approx(truth, abs=0.3)
