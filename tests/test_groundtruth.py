@@ -33,8 +33,10 @@ def test_gaussian_mi_rejects_bad_input():
         gt.gaussian_mi(np.eye(3), 3)
 
 
-@pytest.mark.parametrize(("dim_x", "dim_y", "mi", "rank"), [(10, 1, 0.25, None), (200, 50, 4.0, None),
-                                                           (30, 5, 2.0, 3), (1000, 10, 1.0, 2)])
+@pytest.mark.parametrize(
+    ("dim_x", "dim_y", "mi", "rank"),
+    [(10, 1, 0.25, None), (200, 50, 4.0, None), (30, 5, 2.0, 3), (1000, 10, 1.0, 2)],
+)
 def test_lowrank_hits_target_and_agrees_with_full_logdet(dim_x, dim_y, mi, rank):
     x, y, truth = gt.gaussian_lowrank(5, dim_x=dim_x, dim_y=dim_y, mi_bits=mi, rank=rank, seed=3)
     assert x.shape == (5, dim_x) and y.shape == (5, dim_y)

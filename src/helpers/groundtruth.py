@@ -355,7 +355,9 @@ class Box1Sample:
 
     def gaussian_mi(self, eta):
         """Box-1 Gaussian-channel MI (bits) at signal-to-noise ``eta`` for this sample's model."""
-        return box1_gaussian_mi(eta, sigma_y=self.sigma_y, sigma_u=self.sigma_u, dim=self.y.shape[1])
+        return box1_gaussian_mi(
+            eta, sigma_y=self.sigma_y, sigma_u=self.sigma_u, dim=self.y.shape[1]
+        )
 
 
 def box1_channel(
