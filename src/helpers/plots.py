@@ -226,15 +226,18 @@ def draw_method_schematic(ax=None):
         counts = rng.poisson(3 * keep, size=(5, 6))
         ax.imshow(
             counts, extent=(2.55 + 0.6 * i, 3.05 + 0.6 * i, 2.05, 2.6), cmap="Reds",
-            vmin=0, vmax=6, aspect="auto",
+            vmin=0, vmax=6, aspect="auto", zorder=3,
         )
     ax.scatter(rng.normal(5.65, 0.25, 60), rng.normal(2.3, 0.15, 60), s=4, c="#3c4ebf")
-    for x0 in (2.1, 4.35, 6.6, 8.85):
+    for x0 in (2.12, 4.37, 6.62):
         ax.add_patch(
-            FancyArrowPatch((x0, 2.0), (x0 + 0.35, 2.0), arrowstyle="-|>", mutation_scale=14)
+            FancyArrowPatch((x0, 2.0), (x0 + 0.31, 2.0), arrowstyle="-|>", mutation_scale=18,
+                            lw=1.5, color="0.25", zorder=4)
         )
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0, 3.6)
     # the resulting law
-    inset = ax.inset_axes([9.25 / 11, 0.27, 1.65 / 11, 0.6])
+    inset = ax.inset_axes([9.45 / 11, 0.27, 1.45 / 11, 0.6])
     x = np.geomspace(1, 1e5, 100)
     inset.plot(x, laws.noise_law(x, 300, 2.5), color="k")
     inset.axhline(2.5, ls=":", color="0.5", lw=0.8)
