@@ -214,10 +214,18 @@ def prepare_task(
     return Task(signal, kind, seed, eval_idx, train_pool, aux.index, aux.target)
 
 
-def _probe_inputs(embedding_of, task: Task):
-    """(x, y) for the probe from a function giving embeddings of cell positions."""
-    x = embedding_of(task.index)
-    y = embedding_of(task.target) if task.kind == "partner" else task.target
+def _probe_inputs(model, adata: ad.AnnData, task: Task):
+    """(x, y) for the probe: embeddings of the evaluation cells and the signal on them.
+
+    Each evaluation cell is embedded once; for partner signals ``y`` is the embedding of
+    each cell's partner under the same model.
+    """
+    partner = task.kind == "partner"
+    cells = np.union1d(task.index, task.target) if partner else task.index
+    emb = model.embed(adata[cells].copy())
+    row = np.searchsorted(cells, task.index) if partner else np.arange(cells.size)
+    x = emb[row]
+    y = emb[np.searchsorted(cells, task.target)] if partner else task.target
     return x, y
 
 
@@ -278,11 +286,7 @@ def run_sweep(
                 t0 = time.perf_counter()
                 model.fit(noisy[fit_idx].copy(), adata_val=noisy[val_idx].copy(), progress=False)
                 t1 = time.perf_counter()
-                cells = np.union1d(task.index, task.target) if task.kind == "partner" else task.index
-                emb = model.embed(noisy[cells].copy())
-                lookup = np.full(adata.n_obs, -1, dtype=np.int64)
-                lookup[cells] = np.arange(cells.size)
-                x, y = _probe_inputs(lambda idx: emb[lookup[idx]], task)
+                x, y = _probe_inputs(model, noisy, task)
                 t2 = time.perf_counter()
                 mi = probe.latent_mi(x, y, seed=seed)
                 t3 = time.perf_counter()

@@ -223,7 +223,7 @@ def _stderr(param) -> float:
 
 
 def _well_constrained(values, errors) -> bool:
-    return all(np.isfinite(e) and 0 < e < abs(v) for v, e in zip(values, errors))
+    return all(np.isfinite(e) and 0 < e < abs(v) for v, e in zip(values, errors, strict=True))
 
 
 @dataclass
@@ -387,7 +387,9 @@ def cell_law(n, n_sat, s, i_inf):
 
 
 def cell_collapse(n, mi, n_sat, s, i_inf):
-    r"""Collapse coordinates of a cell-number curve: :math:`(N/N_\mathrm{sat}, (I_\infty-I)^{-1/s})`.
+    r"""Collapse coordinates of a cell-number curve.
+
+    :math:`(N/N_\mathrm{sat}, (I_\infty-I)^{-1/s})`.
 
     Points above the fitted :math:`I_\infty` have no real coordinate and become ``nan``.
     Every curve that follows the law lies on the identity line.
@@ -606,10 +608,11 @@ def fit_table(df: pd.DataFrame, by, *, law: str, x: str, y: str = "mi_value") ->
         try:
             fit = fitter(group[x].to_numpy(), group[y].to_numpy())
         except ValueError as err:  # too few points: kept as a failed row, not dropped
-            rows.append({**dict(zip(by, key)), "n_points": len(group), "success": False,
+            ident = dict(zip(by, key, strict=True))
+            rows.append({**ident, "n_points": len(group), "success": False,
                          "constrained": False, "note": str(err), "fit": None})
             continue
-        rows.append({**dict(zip(by, key)), **fit.to_dict(), "fit": fit})
+        rows.append({**dict(zip(by, key, strict=True)), **fit.to_dict(), "fit": fit})
     return pd.DataFrame(rows)
 
 

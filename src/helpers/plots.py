@@ -212,8 +212,8 @@ def draw_method_schematic(ax=None):
         (0.2, "Measurement", "cells × genes counts\nimages · sequences", "#f2f2f2"),
         (2.45, "Noise", "downsample UMIs\npixelate · add noise\nsubstitute residues", "#fde0dd"),
         (4.7, "Representation", "RP · PCA · scVI\nGeneformer · MobileNet\nESM2", "#e0ecf4"),
-        (6.95, "Auxiliary MI", "latent MI with a signal\nthe model never saw\n(protein, clone, time…)",
-         "#e5f5e0"),
+        (6.95, "Auxiliary MI",
+         "latent MI with a signal\nthe model never saw\n(protein, clone, time…)", "#e5f5e0"),
     ]
     for x0, title, body, face in boxes:
         ax.add_patch(
