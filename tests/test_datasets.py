@@ -62,6 +62,11 @@ def osmfish(real_env):
     return _load(ds.load_osmfish)
 
 
+@pytest.fixture(scope="module")
+def klein(real_env):
+    return _load(ds.load_klein2015)
+
+
 def _assert_raw_counts(adata):
     assert sp.isspmatrix_csr(adata.X) or isinstance(adata.X, sp.csr_array)
     assert adata.X.dtype == np.float32
@@ -124,6 +129,22 @@ def test_larry_subset_obs_and_clones(larry):
     # Every cell of this subset is in exactly one clone; obs["clone"] is its column.
     assert np.all(np.diff(clones.indptr) == 1)
     assert np.array_equal(larry.obs["clone"].to_numpy(), clones.indices)
+
+
+def test_klein2015_counts_and_days(klein):
+    # numbers measured on the tmscc 0.3.0 copy of GSE65525 (1,000 cells x 900 genes)
+    assert klein.shape == (1000, 900)
+    _assert_raw_counts(klein)
+    assert klein.X.max() == 2309
+    assert _median_umis(klein) == 5648.5
+    assert klein.obs["day"].value_counts().to_dict() == {0.0: 359, 7.0: 292, 4.0: 248, 2.0: 101}
+    # labels belong to the right cells: pluripotency falls and Krt18 rises after LIF withdrawal
+    means = pd.DataFrame(
+        klein[:, ["Dppa5a", "Krt18"]].X.toarray(), columns=["Dppa5a", "Krt18"]
+    ).groupby(klein.obs["day"].to_numpy()).mean()
+    assert means["Dppa5a"].is_monotonic_decreasing and means.loc[0.0, "Dppa5a"] > 30
+    assert means.loc[7.0, "Krt18"] > 50 * means.loc[2.0, "Krt18"]
+    assert klein.uns["dataset"]["manifest_keys"] == ["klein2015/tmscc_sdist"]
 
 
 def test_clonal_pairs_one_early_one_late_per_clone(larry):
@@ -272,7 +293,7 @@ def test_load_dataset_registry(real_env, osmfish):
     a = _load(ds.load_dataset, name="merfish", profile="quick")
     assert a.uns["dataset"]["name"] == "osmfish" and a.shape == osmfish.shape
     b = _load(ds.load_dataset, name="shendure", profile="smoke")
-    assert b.uns["dataset"]["name"] == "larry_subset"
+    assert b.uns["dataset"]["name"] == "klein2015"
     with pytest.raises(ValueError, match="Unknown dataset"):
         ds.load_dataset("nonsense")
     with pytest.raises(ValueError, match="Unknown profile"):

@@ -664,3 +664,33 @@ def test_module_exports():
         "depth_table",
     }
     assert Path(noise.__file__).name == "noise.py"
+
+
+@pytest.mark.parametrize(("n", "p"), [(3, 0.04), (40, 0.01), (1000, 0.01), (5, 0.3)])
+def test_neighbouring_counts_are_independent(n, p):
+    # The small-fraction sampler walks the molecules of a block in order and draws the gaps
+    # between kept ones, so a bug there would couple neighbouring counts of a row (and the
+    # last count of a row with the first of the next).  Both samplers: every pair of the
+    # 4 columns uncorrelated, and each column exactly Binomial(n, p).
+    draws = downsample_counts(np.full((40_000, 4), n, dtype=np.int32), p, seed=21)
+    corr = np.corrcoef(draws.T)[np.triu_indices(4, 1)]
+    assert np.abs(corr).max() < 5 / np.sqrt(40_000), corr
+    wrap = np.corrcoef(draws[:-1, 3], draws[1:, 0])[0, 1]  # across the row boundary
+    assert abs(wrap) < 5 / np.sqrt(40_000), wrap
+    for col in draws.T:
+        assert chisq_pvalue(col, n, p) > 1e-4
+
+
+def test_explicit_zeros_do_not_change_the_result():
+    rng = np.random.default_rng(4)
+    with_zeros = sparse.random(600, 50, density=0.3, format="csr", random_state=4)
+    with_zeros.data = np.ceil(with_zeros.data * 9)
+    with_zeros.data[rng.random(with_zeros.nnz) < 0.2] = 0  # stored zeros
+    x = with_zeros.copy()
+    x.eliminate_zeros()  # the same matrix without them
+    assert x.nnz < with_zeros.nnz
+    for p in (0.02, 0.4):
+        a = downsample_counts(x, p, seed=1)
+        b = downsample_counts(with_zeros, p, seed=1)
+        assert (a != b).nnz == 0
+        assert np.array_equal(downsample_counts(with_zeros.toarray(), p, seed=1), b.toarray())

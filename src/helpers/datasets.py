@@ -44,8 +44,8 @@ training cell); :mod:`helpers.splits` does this with groups::
                                              groups=groups, eligible=eligible)
     sig = auxiliary_signal(adata, "clone", seed=0, restrict_to=eval_idx)  # 60 pairs
 
-Quick-profile datasets (small, real, in the offline mirror): :func:`load_pbmc10k`,
-:func:`load_larry_subset`, :func:`load_osmfish`. Paper-profile datasets (large, downloaded from
+Quick-profile datasets (small, real; in the offline mirror or in a package registry):
+:func:`load_pbmc10k`, :func:`load_larry_subset`, :func:`load_osmfish`, :func:`load_klein2015`. Paper-profile datasets (large, downloaded from
 the sources named in ``data_manifest.yml``): :func:`load_hao2021_pbmc`, :func:`load_larry_full`,
 :func:`load_merfish_s1r1`, :func:`load_qiu2024_embryo`. :func:`load_dataset` picks one by name
 and profile.
@@ -54,6 +54,7 @@ and profile.
 from __future__ import annotations
 
 import gzip
+import tarfile
 import warnings
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -76,6 +77,7 @@ __all__ = [
     "load_dataset",
     "load_hao2021_pbmc",
     "load_larry_full",
+    "load_klein2015",
     "load_larry_subset",
     "load_merfish_s1r1",
     "load_osmfish",
@@ -109,8 +111,8 @@ _TASKS = (
         "obsm['protein_counts']", "10x PBMC 10k CITE-seq (14 proteins), for Hao et al. 2021"),
     ("larry_subset", "quick", "clone", "partner", "larry", "clone",
         "obs['clone'], obs['day']", "781-cell LARRY subset (CoSpar test data)"),
-    ("larry_subset", "quick", "day", "scalar", "shendure", "author_day",
-        "obs['day']", "LARRY time point, for the embryo atlas' embryonic day"),
+    ("klein2015", "quick", "day", "scalar", "shendure", "author_day",
+        "obs['day']", "Klein et al. 2015 mESC time course (days 0-7), for the embryo atlas"),
     ("osmfish", "quick", "ng_idx", "partner", "merfish", "ng_idx",
         "obsm['spatial']", "osmFISH somatosensory cortex (33 genes), for Vizgen MERFISH"),
     ("hao2021_pbmc", "paper", "protein_counts", "vector", "PBMC", "protein_counts",
@@ -446,6 +448,62 @@ def load_larry_subset() -> ad.AnnData:
     )
 
 
+#: Members of the tmscc 0.3.0 source distribution that hold the Klein et al. 2015 subset.
+_KLEIN_MEMBERS = ("tmscc-0.3.0/tmscc/data/klein/profile.txt", "tmscc-0.3.0/tmscc/data/klein/labels.txt")
+
+
+def load_klein2015() -> ad.AnnData:
+    """Klein et al. 2015 mouse embryonic stem cells after LIF withdrawal: a time course.
+
+    inDrop UMI counts of 1,000 cells sampled 0, 2, 4 and 7 days after LIF withdrawal
+    (GSE65525), restricted to 900 highly expressed genes, as redistributed inside the MIT
+    licensed ``tmscc`` 0.3.0 source distribution on PyPI (the only public copy reachable from
+    a package registry).  The archive is fetched through the manifest (entry
+    ``klein2015/tmscc_sdist``) and the two data files are read from it without unpacking.
+
+    Returns
+    -------
+    anndata.AnnData
+        1,000 cells × 900 genes, raw integer counts in ``X``; ``obs["day"]`` (0, 2, 4 or 7,
+        float), the auxiliary signal of the temporal task at the quick profile.
+
+    Raises
+    ------
+    ValueError
+        The archive lacks the data files, the labels do not match the cells, or a count is not
+        a whole number.
+
+    Examples
+    --------
+    >>> adata = load_klein2015()  # doctest: +SKIP
+    >>> adata.shape, sorted(adata.obs["day"].unique())  # doctest: +SKIP
+    ((1000, 900), [0.0, 2.0, 4.0, 7.0])
+    """
+    key = "klein2015/tmscc_sdist"
+    path = fetch(key)
+    with tarfile.open(path, "r:gz") as archive:
+        try:
+            profile_file, labels_file = (archive.extractfile(m) for m in _KLEIN_MEMBERS)
+        except KeyError as err:
+            msg = f"{path.name}: no {err} in the archive; is it tmscc 0.3.0?"
+            raise ValueError(msg) from err
+        profile = pd.read_csv(profile_file, index_col=0)  # genes x cells
+        labels = labels_file.read().decode().split()
+    if len(labels) != profile.shape[1]:
+        msg = f"Klein 2015: {len(labels)} day labels for {profile.shape[1]} cells."
+        raise ValueError(msg)
+    x = validate_counts(profile.to_numpy().T, name="Klein 2015 counts")
+    obs = pd.DataFrame(index=pd.Index(profile.columns.astype(str), name="cell"))
+    obs["day"] = np.asarray(labels, dtype=np.float64)
+    adata = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=profile.index.astype(str)))
+    return _finish(
+        adata,
+        dataset="klein2015",
+        keys=(key,),
+        notes="900-gene, 1,000-cell subset of GSE65525 from the tmscc 0.3.0 sdist",
+    )
+
+
 def load_osmfish(*, drop_duplicates: bool = True) -> ad.AnnData:
     """osmFISH mouse somatosensory cortex (Codeluppi et al. 2018) with cell positions.
 
@@ -728,6 +786,7 @@ _LOADERS: dict[str, Callable[[], ad.AnnData]] = {
     "pbmc10k": load_pbmc10k,
     "larry_subset": load_larry_subset,
     "osmfish": load_osmfish,
+    "klein2015": load_klein2015,
     "hao2021_pbmc": load_hao2021_pbmc,
     "larry_full": load_larry_full,
     "merfish_s1r1": load_merfish_s1r1,

@@ -27,7 +27,9 @@ __all__ = [
     "Design",
     "Task",
     "design",
+    "fit_and_save",
     "fit_sweep",
+    "full_depth_mi",
     "load_task",
     "prepare_task",
     "published_counterpart",
@@ -214,6 +216,30 @@ def prepare_task(
     return Task(signal, kind, seed, eval_idx, train_pool, aux.index, aux.target)
 
 
+def full_depth_mi(adata: ad.AnnData, signal: str, *, algorithm: str = "PCA", seed: int = 0) -> float:
+    """Auxiliary MI (bits) of one representation of every cell at full depth: a quick check.
+
+    Fits ``algorithm`` (quick profile) on all cells and probes the MI between the embedding
+    and the signal with :func:`helpers.probe.latent_mi`.  Use it to see whether a signal is
+    visible in expression at all before sweeping depths; it is optimistic for a real sweep
+    (no held-out cells) and is only meant for vector, scalar and label signals.
+
+    Examples
+    --------
+    >>> full_depth_mi(load_task("shendure"), "day")  # doctest: +SKIP
+    1.41
+    """
+    from .models import make_model
+    from .probe import latent_mi
+
+    if datasets.signal_kind(signal) == "partner":
+        msg = f"full_depth_mi is for cell-level signals; {signal!r} pairs cells."
+        raise ValueError(msg)
+    aux = datasets.auxiliary_signal(adata, signal, seed=seed)
+    model = make_model(algorithm, profile="quick", seed=seed).fit(adata)
+    return latent_mi(model.embed(adata[aux.index].copy()), aux.target, seed=seed)
+
+
 def _probe_inputs(model, adata: ad.AnnData, task: Task):
     """(x, y) for the probe: embeddings of the evaluation cells and the signal on them.
 
@@ -382,4 +408,3 @@ def fit_and_save(results: pd.DataFrame, out) -> tuple[pd.DataFrame, pd.DataFrame
     return noise_fits, cell_fits, summarise(results, noise_fits)
 
 
-__all__.append("fit_and_save")

@@ -32,20 +32,29 @@ A prefix of whole blocks thins exactly as it does inside the full matrix.
 How one block is thinned (scalar ``fraction``)
 ----------------------------------------------
 ``numpy``'s ``Generator.binomial`` costs ~80 ns a count, no faster than scanpy's
-molecule-by-molecule loop.  This module instead draws each thinned count by *inversion* of the
-binomial CDF with a guide table: one random byte ``c`` per non-zero count ``n`` locates the
-uniform variate ``u = (c + V) / 256`` in one of 256 cells, and a precomputed table (built once
-per fraction from :func:`scipy.stats.binom.cdf`) gives the answer whenever no CDF step of
-``Binomial(n, f)`` falls inside that cell — a count ``n`` misses with probability at most
-``n / 256``, in practice for < 1 % of the counts of a UMI matrix.  Those draw
-``V ~ U[0, 1)`` in double precision and are resolved against the exact CDF, so the result is
-exactly ``Binomial(n, f)`` up to double-precision rounding of the CDF (the same accuracy as
-``numpy``'s own inversion sampler).  Counts above 254 use ``Generator.binomial``.
+molecule-by-molecule loop.  Two exact samplers, compiled with :mod:`numba`, walk the block's
+stored counts once and write the kept ones straight into the output (no temporaries):
+
+* ``fraction > 0.05``: each thinned count is drawn by *inversion* of the binomial CDF with a
+  guide table.  One random byte ``c`` per non-zero count ``n`` locates the uniform variate
+  ``u = (c + V) / 256`` in one of 256 cells, and a precomputed table (built once per fraction
+  from :func:`scipy.stats.binom.cdf`) gives the answer whenever no CDF step of
+  ``Binomial(n, f)`` falls inside that cell — a count ``n`` misses with probability at most
+  ``n / 256``, in practice for < 1 % of the counts of a UMI matrix.  Those draw
+  ``V ~ U[0, 1)`` in double precision and are resolved against the exact CDF, so the result is
+  exactly ``Binomial(n, f)`` up to double-precision rounding of the CDF (the same accuracy as
+  ``numpy``'s own inversion sampler).  Counts above 254 use ``Generator.binomial``.
+* ``fraction <= 0.05``: the block's molecules are taken in order and the gap to the next kept
+  one is drawn directly (geometric, ``floor(log U / log(1 - f))``), which keeps every molecule
+  independently with probability ``f`` and costs one draw per *kept* molecule.
+
+Stored zeros draw nothing, so explicit zeros in a sparse matrix never change the result.
 A per-cell vector of fractions uses ``Generator.binomial`` on every count (slower, still exact).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from collections.abc import Sequence
@@ -56,6 +65,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from numba import njit
 from scipy import sparse, stats
 
 if TYPE_CHECKING:
@@ -83,6 +93,8 @@ _STREAM_TAG = 0x74_68_69_6E  # "thin"
 _NMAX = 254
 #: Table value that sends a count to the slow path (ambiguous cell or count > _NMAX).
 _SENTINEL = 255
+#: Fractions up to this draw the gaps between kept molecules instead of one byte per count.
+_SKIP_BELOW = 0.05
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,11 +188,6 @@ def _block_rng(seed: int, block: int) -> np.random.Generator:
     )
 
 
-def _random_bytes(rng: np.random.Generator, m: int) -> np.ndarray:
-    raw = rng.bit_generator.random_raw((m + 7) // 8)
-    return raw.astype("<u8", copy=False).view(np.uint8)[:m]
-
-
 @lru_cache(maxsize=32)
 def _guide_tables(p: float):
     """Guide table and exact thresholds for inverting Binomial(n, p), 0 <= n <= _NMAX.
@@ -208,62 +215,121 @@ def _guide_tables(p: float):
     return table.ravel(), lo, hi, scaled
 
 
-def _thin_scalar(values: np.ndarray, p: float, rng: np.random.Generator):
-    """Binomial(values, p) for a 1-D array of counts and one fraction ``0 < p < 1``.
+def _random_bytes(rng: np.random.Generator, m: int) -> np.ndarray:
+    """``m`` random bytes: the little-endian bytes of ``ceil(m / 8)`` raw 64-bit draws."""
+    raw = rng.bit_generator.random_raw((m + 7) // 8)
+    return raw.astype("<u8", copy=False).view(np.uint8)[:m]
 
-    Returns ``(keep, kept)``: the sorted positions of the non-zero results and their values
-    (dtype of ``values``).
+
+@njit(cache=True, nogil=True)
+def _thin_rows_kernel(
+    values, indices, bounds, p, cells, rng, table, lo, hi, scaled, data_out, indices_out, start,
+    counts,
+):  # pragma: no cover - compiled; exercised through downsample_counts
+    """Binomial(n, p) of every stored count of a block of CSR rows, in one pass.
+
+    Row ``r`` holds ``values[bounds[r]:bounds[r + 1]]``.  The non-zero results and their
+    ``indices`` are written from ``data_out[start]`` on and ``counts[r]`` gets the number kept
+    in row ``r``.  Returns the position after the last value written, or -1 if any count is
+    not a non-negative integer (NaN, inf, negative, fractional or above 2**63).
+
+    The ``q``-th non-zero count ``n`` takes the random byte ``c = cells[q]`` and its result
+    from the guide table; in the rare ambiguous cells (and for ``n > _NMAX``) a draw from
+    ``rng`` resolves it exactly (see :func:`_guide_tables`).  Stored zeros take no byte, so
+    explicit zeros never change the result.
     """
-    table, lo, hi, scaled = _guide_tables(p)
-    key = _small_counts(values)
-    cells = _random_bytes(rng, values.size)
-    over = np.flatnonzero(key > _NMAX) if key.size and key.max() > _NMAX else None
-    key <<= 8  # wraps for counts > 255: those keys are reset to the sentinel row below
-    key |= cells
-    if over is not None:
-        key[over] = np.uint16((_NMAX + 1) << 8) | cells[over]
-    kept = table.take(key)  # uint8; _SENTINEL marks the slow path
-    special = np.flatnonzero(kept == _SENTINEL)
-    big, big_kept = special[:0], values[:0]
-    if special.size:
-        is_big = (key[special] >> 8) > _NMAX
-        amb = special[~is_big]
-        if amb.size:
-            n_a = (key[amb] >> 8).astype(np.intp)
-            c_a = cells[amb].astype(np.intp)
-            k_lo = lo[n_a, c_a].astype(np.intp)
-            k_hi = hi[n_a, c_a].astype(np.intp)
-            # u = (c + v) / 256 with v ~ U[0, 1); X = #{j < n : CDF(j) <= u}. The steps j in
-            # [k_lo, k_hi) lie inside the cell and u >= CDF(j) <=> v >= 256 CDF(j) - c (exact
-            # in float64), so X = k_lo + #{j in [k_lo, k_hi) : 256 CDF(j) - c <= v}.
-            v = rng.random(amb.size)
-            # first step: most ambiguous cells hold a single CDF step (k_hi = k_lo + 1)
-            past = scaled[n_a, k_lo] - c_a <= v
-            k_lo += past
-            more = np.flatnonzero(past & (k_lo < k_hi))
-            if more.size:  # the rest: a vectorised bisection over the sorted steps
-                n_m, c_m, v_m = n_a[more], c_a[more], v[more]
-                lo_m, hi_m = k_lo[more], k_hi[more]
-                while True:
-                    todo = np.flatnonzero(lo_m < hi_m)
-                    if not todo.size:
-                        break
-                    mid = (lo_m[todo] + hi_m[todo]) // 2
-                    right = scaled[n_m[todo], mid] - c_m[todo] <= v_m[todo]
-                    lo_m[todo] = np.where(right, mid + 1, lo_m[todo])
-                    hi_m[todo] = np.where(right, hi_m[todo], mid)
-                k_lo[more] = lo_m
-            kept[amb] = k_lo  # <= _NMAX, fits
-        big = special[is_big]
-        if big.size:
-            big_kept = rng.binomial(values[big].astype(np.int64), p)
-            kept[big] = big_kept > 0  # placeholder: 1 where something is kept
-    keep = np.flatnonzero(kept != 0)  # (a bool mask is ~8x faster than nonzero on ints)
-    out = kept.take(keep).astype(values.dtype)
-    if big.size:
-        nz = big_kept > 0
-        out[np.searchsorted(keep, big[nz])] = big_kept[nz]
-    return keep, out
+    filled = start
+    q = 0
+    bad = False
+    for r in range(bounds.size - 1):
+        row_start = filled
+        for j in range(bounds[r], bounds[r + 1]):
+            v = values[j]
+            n = np.int64(v)  # NaN and inf give a value != v, as do fractions
+            bad |= (v < 0) | (v != n)
+            if n == 0:
+                continue
+            c = np.int64(cells[q])
+            q += 1
+            row = min(max(n, 0), _NMAX + 1)  # clamped, so bad values cannot index outside
+            k = np.int64(table[(row << 8) | c])
+            if k == _SENTINEL:
+                if row > _NMAX:
+                    k = rng.binomial(n, p)
+                else:  # X = lo + #{j in [lo, hi) : 256 CDF(j) - c <= u}, u ~ U[0, 1)
+                    u = rng.random()
+                    k = np.int64(lo[row, c])
+                    stop = np.int64(hi[row, c])
+                    while k < stop and scaled[row, k] - c <= u:
+                        k += 1
+            # Branch-free on the (unpredictable) zero test: the value is always written and
+            # the output position only advances when it is kept; filled <= start + j.
+            data_out[filled] = k
+            indices_out[filled] = indices[j]
+            filled += k != 0
+        counts[r] = filled - row_start
+    return -1 if bad else filled
+
+
+@njit(cache=True, nogil=True)
+def _skip_rows_kernel(
+    values, indices, bounds, p, rng, data_out, indices_out, start, counts
+):  # pragma: no cover - compiled; exercised through downsample_counts
+    """As :func:`_thin_rows_kernel` for small ``p``, by skipping to the next kept molecule.
+
+    The block's molecules are taken in order (row by row, count by count) and the gap to the
+    next kept one is drawn directly, ``G = floor(log(U) / log(1 - p))`` with
+    ``U ~ U(0, 1]`` (``P(G >= g) = (1 - p)**g``), which keeps every molecule independently
+    with probability ``p``: exactly binomial thinning, at the cost of one draw per *kept*
+    molecule instead of one per count.
+    """
+    log_q = math.log1p(-p)
+    filled = start
+    bad = False
+    done = 0  # molecules before the current count
+    next_kept = np.int64(math.floor(math.log(1.0 - rng.random()) / log_q))
+    for r in range(bounds.size - 1):
+        row_start = filled
+        for j in range(bounds[r], bounds[r + 1]):
+            v = values[j]
+            n = np.int64(v)
+            bad |= (v < 0) | (v != n)
+            end = done + max(n, 0)
+            k = 0
+            while next_kept < end:
+                k += 1
+                next_kept += 1 + np.int64(math.floor(math.log(1.0 - rng.random()) / log_q))
+            done = end
+            if k:  # rarely true at these fractions, so the branch is well predicted
+                data_out[filled] = k
+                indices_out[filled] = indices[j]
+                filled += 1
+        counts[r] = filled - row_start
+    return -1 if bad else filled
+
+
+def _thin_rows(values, indices, bounds, p: float, rng, data_out, indices_out, start, counts):
+    """Thin a block of CSR rows with one fraction ``0 < p < 1`` (see :func:`_thin_rows_kernel`).
+
+    Returns the position in ``data_out`` after the last value written.
+    """
+    if p <= _SKIP_BELOW:
+        stop = _skip_rows_kernel(
+            values, indices, bounds, p, rng, data_out, indices_out, start, counts
+        )
+    else:
+        table, lo, hi, scaled = _guide_tables(p)
+        # a byte per non-zero count (so that stored zeros leave the stream untouched)
+        cells = _random_bytes(rng, np.count_nonzero(values))
+        stop = _thin_rows_kernel(
+            values, indices, bounds, p, cells, rng, table, lo, hi, scaled, data_out,
+            indices_out, start, counts,
+        )
+    if stop < 0:
+        _validate_counts(values)  # raises with the precise reason
+        msg = "Counts must be non-negative integers below 2**63."
+        raise ValueError(msg)
+    return stop
 
 
 def _thin_values(values: np.ndarray, p, rng: np.random.Generator):
@@ -275,8 +341,6 @@ def _thin_values(values: np.ndarray, p, rng: np.random.Generator):
         if p == 0.0:
             _small_counts(values)  # validate only
             return np.zeros(0, dtype=np.intp), values[:0].copy()
-        if p < 1.0:
-            return _thin_scalar(values, p, rng)
         _small_counts(values)
         out = values
     else:
@@ -299,7 +363,7 @@ def _check_n_jobs(n_jobs) -> int:
 
 
 def _map_blocks(func, n_blocks: int, n_jobs: int, consume=None) -> None:
-    """Call ``func(b)`` for every block, on ``n_jobs`` threads (numpy releases the GIL).
+    """Call ``func(b)`` for every block, on ``n_jobs`` threads (the kernels release the GIL).
 
     ``consume(b, result)`` is called with each result in block order; with one thread right
     after each block, so that only one block's temporaries are alive at a time.
@@ -323,37 +387,53 @@ def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int,
     independent, so running them on several threads gives the same result.
     """
     n_rows = len(indptr) - 1
-    nnz = int(indptr[-1])
+    n_blocks = -(-n_rows // BLOCK_ROWS)
     counts = np.zeros(n_rows, dtype=np.int64)
     # Written in place and shrunk at the end (realloc, no copy): each output page is touched
     # once, where concatenating per-block pieces would touch it twice.
-    data_out = np.empty(nnz, dtype=data.dtype)
-    indices_out = np.empty(nnz, dtype=indices.dtype)
+    data_out = np.empty(int(indptr[-1]), dtype=data.dtype)
+    indices_out = np.empty(int(indptr[-1]), dtype=indices.dtype)
     filled = 0
+    fused = np.ndim(fraction) == 0 and 0 < fraction < 1  # the guide-table kernel
+    serial = n_jobs == 1 or n_blocks < 2  # one block at a time: write straight to the output
 
     def block(b):
         r0 = b * BLOCK_ROWS
         r1 = min(r0 + BLOCK_ROWS, n_rows)
         s, e = int(indptr[r0]), int(indptr[r1])
         rng = _block_rng(seed, first_block + b)
-        p = fraction
-        if np.ndim(fraction):
-            p = np.repeat(fraction[r0:r1], np.diff(indptr[r0 : r1 + 1]))
-        keep, kept = _thin_values(data[s:e], p, rng)
-        counts[r0:r1] = np.diff(np.searchsorted(keep, indptr[r0 : r1 + 1] - s, side="left"))
-        return s, e, keep, kept
+        if not fused:
+            p = fraction
+            if np.ndim(fraction):
+                p = np.repeat(fraction[r0:r1], np.diff(indptr[r0 : r1 + 1]))
+            keep, kept = _thin_values(data[s:e], p, rng)
+            bounds = np.asarray(indptr[r0 : r1 + 1], dtype=np.int64) - s
+            counts[r0:r1] = np.diff(np.searchsorted(keep, bounds, side="left"))
+            return kept, np.take(indices[s:e], keep), 0, kept.size
+        bounds = np.asarray(indptr[r0 : r1 + 1], dtype=np.int64) - s
+        if serial:
+            out_d, out_i, start = data_out, indices_out, filled
+        else:
+            out_d, out_i, start = np.empty(e - s, data.dtype), np.empty(e - s, indices.dtype), 0
+        stop = _thin_rows(
+            data[s:e], indices[s:e], bounds, fraction, rng, out_d, out_i, start, counts[r0:r1]
+        )
+        return out_d, out_i, start, stop
 
     def place(b, result):
         nonlocal filled
-        s, e, keep, kept = result
-        stop = filled + kept.size
-        data_out[filled:stop] = kept
-        np.take(indices[s:e], keep, out=indices_out[filled:stop])
-        filled = stop
+        out_d, out_i, start, stop = result
+        if out_d is data_out:  # written in place already
+            filled = stop
+            return
+        n = stop - start
+        data_out[filled : filled + n] = out_d[start:stop]
+        indices_out[filled : filled + n] = out_i[start:stop]
+        filled += n
 
-    if np.ndim(fraction) == 0 and 0 < fraction < 1:
+    if fused and fraction > _SKIP_BELOW:
         _guide_tables(fraction)  # build once, before the threads ask for it
-    _map_blocks(block, -(-n_rows // BLOCK_ROWS), n_jobs, place)
+    _map_blocks(block, n_blocks, n_jobs, place)
     data_out = _shrink(data_out, filled)
     indices_out = _shrink(indices_out, filled)
     new_indptr = np.zeros(n_rows + 1, dtype=np.int64)
@@ -455,17 +535,12 @@ def downsample_counts(x, fraction, *, seed: int = 0, n_jobs: int | None = None):
         return out.asformat(x.format)
     out = np.zeros_like(x)
 
-    def block(b):
+    def block(b):  # each block of rows as CSR through the same kernel: identical results
         rows = slice(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS)
-        mask = x[rows] != 0
-        values = x[rows][mask]  # row-major order, as in a canonical CSR matrix
-        p = fraction
-        if np.ndim(fraction):
-            p = np.repeat(fraction[rows], mask.sum(axis=1))
-        keep, kept = _thin_values(values, p, _block_rng(seed, b))
-        thinned = np.zeros_like(values)
-        thinned[keep] = kept
-        out[rows][mask] = thinned
+        csr = sparse.csr_array(x[rows])
+        p = fraction[rows] if np.ndim(fraction) else fraction
+        data, indices, indptr = _thin_csr_rows(csr.data, csr.indices, csr.indptr, p, seed, b)
+        out[rows] = sparse.csr_array((data, indices, indptr), shape=csr.shape).toarray()
 
     _map_blocks(block, -(-x.shape[0] // BLOCK_ROWS), n_jobs)
     return out
