@@ -45,7 +45,8 @@ training cell); :mod:`helpers.splits` does this with groups::
     sig = auxiliary_signal(adata, "clone", seed=0, restrict_to=eval_idx)  # 60 pairs
 
 Quick-profile datasets (small, real; in the offline mirror or in a package registry):
-:func:`load_pbmc10k`, :func:`load_larry_subset`, :func:`load_osmfish`, :func:`load_klein2015`. Paper-profile datasets (large, downloaded from
+:func:`load_pbmc10k`, :func:`load_larry_subset`, :func:`load_osmfish`,
+:func:`load_klein2015`. Paper-profile datasets (large, downloaded from
 the sources named in ``data_manifest.yml``): :func:`load_hao2021_pbmc`, :func:`load_larry_full`,
 :func:`load_merfish_s1r1`, :func:`load_qiu2024_embryo`. :func:`load_dataset` picks one by name
 and profile.
@@ -449,7 +450,10 @@ def load_larry_subset() -> ad.AnnData:
 
 
 #: Members of the tmscc 0.3.0 source distribution that hold the Klein et al. 2015 subset.
-_KLEIN_MEMBERS = ("tmscc-0.3.0/tmscc/data/klein/profile.txt", "tmscc-0.3.0/tmscc/data/klein/labels.txt")
+_KLEIN_MEMBERS = (
+    "tmscc-0.3.0/tmscc/data/klein/profile.txt",
+    "tmscc-0.3.0/tmscc/data/klein/labels.txt",
+)
 
 
 def load_klein2015() -> ad.AnnData:

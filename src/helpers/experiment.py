@@ -216,7 +216,9 @@ def prepare_task(
     return Task(signal, kind, seed, eval_idx, train_pool, aux.index, aux.target)
 
 
-def full_depth_mi(adata: ad.AnnData, signal: str, *, algorithm: str = "PCA", seed: int = 0) -> float:
+def full_depth_mi(
+    adata: ad.AnnData, signal: str, *, algorithm: str = "PCA", seed: int = 0
+) -> float:
     """Auxiliary MI (bits) of one representation of every cell at full depth: a quick check.
 
     Fits ``algorithm`` (quick profile) on all cells and probes the MI between the embedding
