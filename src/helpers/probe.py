@@ -24,8 +24,9 @@ reference package ``latentmi`` 0.1.3 (see ``benchmarks/probe.py`` for the compar
   variable (cross-entropy head, KSG in the mixed discrete–continuous form of Ross 2014).
 
 Inputs are standardised per column on the training part (constant ``X`` columns are dropped,
-values clipped at ±10 sd as in ``latentmi``); transforms such as ``log1p`` of counts are the
-caller's business.
+values clipped at ±10 sd as in ``latentmi``), and ``X`` wider than ``pca_dims`` (128) columns
+is reduced to its leading principal components before the networks; transforms such as
+``log1p`` of counts are the caller's business.
 
 Example
 -------
@@ -484,6 +485,7 @@ def estimate_mi(
     in_drop: float = 0.0,
     cca_on: str = "val",
     monitor: str = "total",
+    pca_dims: int | None = 128,
     n_threads: int | None = 1,
     progress: bool = False,
 ) -> ProbeResult:
@@ -540,6 +542,15 @@ def estimate_mi(
     dropout, in_drop
         Dropout in the encoders' hidden layers and on the encoder inputs (training only;
         validation and encoding run in eval mode).
+    pca_dims
+        ``x`` with more (standardised) columns than this is projected onto its ``pca_dims``
+        leading principal axes, fitted on the fitting part (scores not whitened), before the
+        networks; ``None`` keeps every column.  The latents (8 per side) are pulled towards the
+        leading variance directions by the reconstruction loss anyway, and the projection
+        removes most first-layer weights of wide encoders, which otherwise overfit the few
+        thousand fitting samples and lose weak shared signal (``dim x = 1000``,
+        ``dim y = 50``, 0.25 bits at N = 5000: 0.05–0.09 bits without, 0.13–0.17 with).
+        It is lossy only for information outside the leading 128 variance directions.
     cca_on
         Part whose latents define the canonical directions: ``"val"`` (held out from the
         fitting, default), ``"fit"`` or ``"train"`` (fit + val).
@@ -587,6 +598,9 @@ def estimate_mi(
     if select not in ("max", "all"):
         msg = f"select must be 'max' or 'all', got {select!r}"
         raise ValueError(msg)
+    if pca_dims is not None and int(pca_dims) < 1:
+        msg = f"pca_dims must be None or >= 1, got {pca_dims!r}"
+        raise ValueError(msg)
     if latent_dims < 2 or k < 1 or hidden < 4:
         msg = "latent_dims must be >= 2, k >= 1 and hidden >= 4"
         raise ValueError(msg)
@@ -625,6 +639,8 @@ def estimate_mi(
     if xs.shape[1] == 0:
         msg = "x is constant on the training samples"
         raise ValueError(msg)
+    if pca_dims is not None and xs.shape[1] > pca_dims:
+        xs = _pca_project(xs, fit_idx, int(pca_dims))
     if kind == "categorical":
         n_classes = int(yarr.max()) + 1
         present = np.unique(yarr[eval_idx])
@@ -712,7 +728,8 @@ def estimate_mi(
         max_pairs=max_pairs, select=select, alpha=alpha, lam=lam, lr=lr,
         batch_size=batch_size, max_epochs=max_epochs, patience=patience,
         weight_decay=weight_decay, dropout=dropout, in_drop=in_drop, cca_on=cca_on,
-        n_threads=n_threads, kept_x_columns=int(keep.sum()),
+        pca_dims=pca_dims, n_threads=n_threads, kept_x_columns=int(keep.sum()),
+        network_x_columns=int(xs.shape[1]),
     )
     return ProbeResult(
         mi=float(np.mean(pmi)), pmi=pmi, train_idx=fit_idx, val_idx=val_idx, eval_idx=eval_idx,
@@ -721,6 +738,16 @@ def estimate_mi(
         best_epoch=best_epoch,
         timings={"fit": t_fit, "ksg": t_total - t_fit, "total": t_total}, params=params,
     )
+
+
+def _pca_project(a: np.ndarray, ref_idx: np.ndarray, dims: int) -> np.ndarray:
+    """Scores of ``a`` on the ``dims`` leading principal axes of ``a[ref_idx]`` (not whitened)."""
+    ref = a[ref_idx]
+    m = ref.mean(axis=0)
+    c = (ref - m).T @ (ref - m) / len(ref)
+    w, v = np.linalg.eigh(c)
+    axes = v[:, np.argsort(w)[::-1][:dims]]
+    return (a - m) @ axes
 
 
 def _whiten_apply(z, ref_idx, idx):
