@@ -394,7 +394,7 @@ def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int,
     data_out = np.empty(int(indptr[-1]), dtype=data.dtype)
     indices_out = np.empty(int(indptr[-1]), dtype=indices.dtype)
     filled = 0
-    fused = np.ndim(fraction) == 0 and 0 < fraction < 1  # the guide-table kernel
+    fused = np.ndim(fraction) == 0 and 0 < fraction < 1  # one of the compiled kernels
     serial = n_jobs == 1 or n_blocks < 2  # one block at a time: write straight to the output
 
     def block(b):
