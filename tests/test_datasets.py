@@ -21,9 +21,6 @@ from sklearn.neighbors import NearestNeighbors
 from helpers import data as hdata
 from helpers import datasets as ds
 
-DEFAULT_MIRROR = "/work/shared/data"
-
-
 # ------------------------------------------------------------------------------------------
 # Fixtures
 # ------------------------------------------------------------------------------------------
@@ -31,10 +28,9 @@ DEFAULT_MIRROR = "/work/shared/data"
 
 @pytest.fixture(scope="module")
 def real_env(tmp_path_factory):
-    """The offline mirror (NOISESCALING_DATA_MIRROR, or the shared one) and an empty cache."""
+    """An empty cache, so that files come from the mirror (NOISESCALING_DATA_MIRROR) or a
+    verified download, never from a stale cache."""
     with pytest.MonkeyPatch.context() as mp:
-        mirror = os.environ.get(hdata.MIRROR_ENV) or DEFAULT_MIRROR
-        mp.setenv(hdata.MIRROR_ENV, mirror)
         if not os.environ.get(hdata.CACHE_ENV):
             mp.setenv(hdata.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
         yield

@@ -3,16 +3,12 @@ validation split."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from helpers import data as hdata
 from helpers import splits
-
-DEFAULT_MIRROR = "/work/shared/data"
 
 # Cells per dataset in the paper (S.I; data_manifest.yml): PBMC (Hao et al. 2021), LARRY
 # in vitro, MERFISH S1R1, mouse embryo atlas (about 11.4 million).
@@ -21,12 +17,11 @@ PAPER_N_CELLS = {"PBMC": 161_764, "larry": 130_887, "merfish": 67_821, "shendure
 
 @pytest.fixture(scope="module")
 def published_sizes():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(hdata.MIRROR_ENV, os.environ.get(hdata.MIRROR_ENV) or DEFAULT_MIRROR)
-        try:
-            path = hdata.fetch("published/collect_mi_results")
-        except hdata.DataUnavailableError as err:
-            pytest.skip(f"published results not available: {err}")
+    # through the manifest: cache, then the mirror named by NOISESCALING_DATA_MIRROR
+    try:
+        path = hdata.fetch("published/collect_mi_results")
+    except hdata.DataUnavailableError as err:
+        pytest.skip(f"published results not available: {err}")
     table = pd.read_csv(path, usecols=["dataset", "size"])
     return {name: np.sort(g["size"].unique()) for name, g in table.groupby("dataset")}
 
