@@ -103,10 +103,10 @@ class GeneformerConfig:
         5,000 cells), learning rate 3e-3 (three times the paper's: the few steps must move the
         model; with 64 tokens the embedding of the 507 LARRY training cells held 0.04 bit of
         clonal MI at 1e-3 and 0.23 at 3e-3), 10 warm-up steps, validation loss every 25 steps
-        on at most 200 validation cells.  Measured on two cores (one busy with other work): 25 s per fit on
-        650 Klein et al. cells against 42 s with 64 tokens, at equal temporal MI (1.02 and
-        0.87-0.97 bits).  Far fewer steps than the paper: the quick profile shows the
-        pipeline, not a converged Geneformer.
+        on at most 200 validation cells.  Measured on two cores (one busy with other work):
+        25 s per fit on 650 Klein et al. cells against 42 s with 64 tokens, at equal temporal
+        MI (1.02 and 0.87-0.97 bits).  Far fewer steps than the paper: the quick profile shows
+        the pipeline, not a converged Geneformer.
     ``smoke``
         500 highly variable genes, 32 tokens, batch 16, ``sample_budget = 1,000``, at most 4
         epochs, validation on at most 200 cells: seconds.
