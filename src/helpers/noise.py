@@ -308,17 +308,21 @@ def _skip_rows_kernel(
     return -1 if bad else filled
 
 
-def _thin_rows(values, indices, bounds, p: float, rng, data_out, indices_out, start, counts):
-    """Thin a block of CSR rows with one fraction ``0 < p < 1`` (see :func:`_thin_rows_kernel`).
+def _thin_rows(
+    values, indices, bounds, p: float, tables, rng, data_out, indices_out, start, counts
+):
+    """Thin a block of CSR rows with one fraction ``0 < p < 1``.
 
-    Returns the position in ``data_out`` after the last value written.
+    ``tables`` is ``_guide_tables(p)`` for :func:`_thin_rows_kernel`, or ``None`` for the
+    small-fraction sampler :func:`_skip_rows_kernel`.  Returns the position in ``data_out``
+    after the last value written.
     """
-    if p <= _SKIP_BELOW:
+    if tables is None:
         stop = _skip_rows_kernel(
             values, indices, bounds, p, rng, data_out, indices_out, start, counts
         )
     else:
-        table, lo, hi, scaled = _guide_tables(p)
+        table, lo, hi, scaled = tables
         # a byte per non-zero count (so that stored zeros leave the stream untouched)
         cells = _random_bytes(rng, np.count_nonzero(values))
         stop = _thin_rows_kernel(
@@ -395,28 +399,30 @@ def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int,
     indices_out = np.empty(int(indptr[-1]), dtype=indices.dtype)
     filled = 0
     fused = np.ndim(fraction) == 0 and 0 < fraction < 1  # one of the compiled kernels
+    # built once, before the threads start; None selects the small-fraction sampler
+    tables = _guide_tables(fraction) if fused and fraction > _SKIP_BELOW else None
     serial = n_jobs == 1 or n_blocks < 2  # one block at a time: write straight to the output
 
     def block(b):
         r0 = b * BLOCK_ROWS
         r1 = min(r0 + BLOCK_ROWS, n_rows)
         s, e = int(indptr[r0]), int(indptr[r1])
+        bounds = np.asarray(indptr[r0 : r1 + 1], dtype=np.int64) - s
         rng = _block_rng(seed, first_block + b)
         if not fused:
             p = fraction
             if np.ndim(fraction):
-                p = np.repeat(fraction[r0:r1], np.diff(indptr[r0 : r1 + 1]))
+                p = np.repeat(fraction[r0:r1], np.diff(bounds))
             keep, kept = _thin_values(data[s:e], p, rng)
-            bounds = np.asarray(indptr[r0 : r1 + 1], dtype=np.int64) - s
             counts[r0:r1] = np.diff(np.searchsorted(keep, bounds, side="left"))
             return kept, np.take(indices[s:e], keep), 0, kept.size
-        bounds = np.asarray(indptr[r0 : r1 + 1], dtype=np.int64) - s
         if serial:
             out_d, out_i, start = data_out, indices_out, filled
         else:
             out_d, out_i, start = np.empty(e - s, data.dtype), np.empty(e - s, indices.dtype), 0
         stop = _thin_rows(
-            data[s:e], indices[s:e], bounds, fraction, rng, out_d, out_i, start, counts[r0:r1]
+            data[s:e], indices[s:e], bounds, fraction, tables, rng, out_d, out_i, start,
+            counts[r0:r1],
         )
         return out_d, out_i, start, stop
 
@@ -431,8 +437,6 @@ def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int,
         indices_out[filled : filled + n] = out_i[start:stop]
         filled += n
 
-    if fused and fraction > _SKIP_BELOW:
-        _guide_tables(fraction)  # build once, before the threads ask for it
     _map_blocks(block, n_blocks, n_jobs, place)
     data_out = _shrink(data_out, filled)
     indices_out = _shrink(indices_out, filled)
