@@ -20,9 +20,12 @@ __all__ = [
     "annotate_noise_fit",
     "draw_method_schematic",
     "plot_cell_collapse",
+    "plot_cell_curves",
     "plot_cell_fit",
     "plot_noise_collapse",
+    "plot_noise_curves",
     "plot_noise_fit",
+    "plot_task_against_published",
     "set_style",
 ]
 
@@ -253,15 +256,20 @@ def draw_method_schematic(ax=None):
     return ax
 
 
-def plot_noise_curves(ax, fits, *, by="algorithm", title=None, xlabel="UMIs per cell"):
-    """Noise curves of one task, one colour per model, from a ``fit_table`` of noise fits."""
+def _plot_fits_by_model(ax, fits, plot_fit, by, **legend):
+    """Draw every successful fit of a ``fit_table`` with ``plot_fit``, one colour per model."""
     for model in [m for m in MODEL_ORDER if m in set(fits[by])]:
         for fit in fits.loc[fits[by] == model, "fit"]:
             if fit is not None:
-                plot_noise_fit(ax, fit, color=MODEL_COLORS[model], label=model)
-    ax.set(xlabel=xlabel, ylabel="auxiliary MI (bits)", title=title)
+                plot_fit(ax, fit, color=MODEL_COLORS[model], label=model)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, **legend)
+
+
+def plot_noise_curves(ax, fits, *, by="algorithm", title=None, xlabel="UMIs per cell"):
+    """Noise curves of one task, one colour per model, from a ``fit_table`` of noise fits."""
+    _plot_fits_by_model(ax, fits, plot_noise_fit, by, loc="upper left")
+    ax.set(xlabel=xlabel, ylabel="auxiliary MI (bits)", title=title)
     return ax
 
 
@@ -276,19 +284,10 @@ def plot_task_against_published(ours, published, *, task, size_ours, size_publis
     fig.suptitle(task, weight="bold")
     fig.tight_layout()
     return fig
-__all__ += ["plot_noise_curves", "plot_task_against_published"]
 
 
 def plot_cell_curves(ax, fits, *, by="algorithm", ylabel="auxiliary MI (bits)"):
     """Cell-number curves of one task, one colour per model, from a ``fit_table``."""
-    for model in [m for m in MODEL_ORDER if m in set(fits[by])]:
-        for fit in fits.loc[fits[by] == model, "fit"]:
-            if fit is not None:
-                plot_cell_fit(ax, fit, color=MODEL_COLORS[model], label=model)
+    _plot_fits_by_model(ax, fits, plot_cell_fit, by)
     ax.set(xlabel="training cells", ylabel=ylabel)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
     return ax
-
-
-__all__.append("plot_cell_curves")
