@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -21,7 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from . import datasets, laws, noise, splits
-from .sweep import PUBLISHED_COLUMNS, ResultsTable, package_versions
+from .sweep import PUBLISHED_COLUMNS, ResultsTable, package_versions, write_csv_atomic
 
 __all__ = [
     "Design",
@@ -400,13 +401,7 @@ def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
 
 def fit_and_save(results: pd.DataFrame, out) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """:func:`fit_sweep` and :func:`summarise`, with both fit tables written to ``out`` as CSV."""
-    from pathlib import Path
-
-    from .sweep import write_csv_atomic
-
     noise_fits, cell_fits = fit_sweep(results)
     write_csv_atomic(noise_fits.drop(columns="fit"), Path(out) / "noise_law_fits.csv")
     write_csv_atomic(cell_fits.drop(columns="fit"), Path(out) / "cell_law_fits.csv")
     return noise_fits, cell_fits, summarise(results, noise_fits)
-
-
