@@ -445,7 +445,7 @@ def test_hyperparameter_tables_follow_the_configs():
     assert s1["Train batch size (per device)"] == "64" and s1["Learning rate"] == "0.001"
     assert s1["Max epochs"].startswith("Dynamic: max(1, floor(1e8 / n_cells))")
     quick = hyperparameter_table("Geneformer", profile="quick").set_index("parameter")["value"]
-    assert quick["Max sequence length"] == "32 tokens"
+    assert quick["Max sequence length"] == "16 tokens"
     s2 = hyperparameter_table("SCVI", profile="paper").set_index("parameter")["value"]
     assert s2["Hidden size"] == "512" and s2["Latent dimension"] == "16"
     assert s2["Gene likelihood"].startswith("Zero-inflated") and s2["Adam epsilon"] == "0.01"

@@ -19,8 +19,8 @@ name                  dim    what it is
 ====================  =====  ===============================================================
 
 Profiles (``profile=``): ``"smoke"`` (seconds on ~500 cells, for CI), ``"quick"`` (the default
-book: a few thousand cells on two CPU cores; scVI and Geneformer see 2,000 highly variable genes,
-Geneformer 32 tokens, short step budgets) and ``"paper"`` (Tables S1/S2 exactly, all genes,
+book: a few thousand cells on two CPU cores; scVI sees 2,000 highly variable genes, Geneformer
+500 and 16 tokens per cell; short step budgets) and ``"paper"`` (Tables S1/S2 exactly, all genes,
 512 tokens, the paper's training budget).  The linear models are the same at every profile.
 :func:`hyperparameter_table` and :func:`parameter_count_table` regenerate Tables S1–S3 from the
 configurations in use.  torch, scvi-tools and transformers are imported only when a neural
