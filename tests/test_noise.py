@@ -10,6 +10,7 @@ blocks) move the statistic by tens of standard errors.
 from __future__ import annotations
 
 import doctest
+import math
 import os
 from pathlib import Path
 
@@ -157,7 +158,9 @@ def test_guide_table_is_the_exact_inverse_cdf(p):
     table = table.reshape(256, 256)
     edges = np.arange(257) / 256
     for n in [1, 2, 9, 60, 254]:
-        cdf = stats.binom.cdf(np.arange(n + 1), n, p)
+        # the table's own CDF (within 1e-13 of scipy's: test_guide_tables_hold_the_binomial_cdf)
+        cdf = np.append(scaled[n, :n] / 256, 1.0)
+        assert np.max(np.abs(cdf - stats.binom.cdf(np.arange(n + 1), n, p))) < 1e-13
         for c in range(256):
             k = table[n, c]
             if k == noise._SENTINEL:
@@ -168,8 +171,8 @@ def test_guide_table_is_the_exact_inverse_cdf(p):
                 continue
             # every u in [c/256, (c+1)/256) inverts to k: CDF(k-1) <= c/256, CDF(k) >= (c+1)/256
             assert k <= n
-            assert k == 0 or cdf[k - 1] <= edges[c] + 1e-15
-            assert k == n or cdf[k] >= edges[c + 1] - 1e-15
+            assert k == 0 or cdf[k - 1] <= edges[c]
+            assert k == n or cdf[k] >= edges[c + 1]
     assert np.all(table[255] == noise._SENTINEL)
     # each of the n CDF steps makes at most one cell ambiguous: counts of n go to the slow
     # path with probability <= n / 256 (<= 1/256 for the commonest count, 1)
@@ -305,20 +308,49 @@ def test_bad_n_jobs_raises(n_jobs):
         downsample_counts(np.ones((3, 4), dtype=int), 0.5, seed=0, n_jobs=n_jobs)
 
 
-def test_non_canonical_csr_equals_canonical():
+def _messy_csr(x, *, duplicates: bool):
+    """``x`` stored with every row's entries in reverse order, each split in two if asked."""
+    data, indices, indptr = [], [], [0]
+    for r in range(x.shape[0]):
+        row = slice(x.indptr[r], x.indptr[r + 1])
+        vals, cols = x.data[row][::-1], x.indices[row][::-1]
+        if duplicates:
+            half = np.floor(vals / 2)
+            vals = np.concatenate([half, vals - half])
+            cols = np.concatenate([cols, cols])
+        data.append(vals)
+        indices.append(cols)
+        indptr.append(indptr[-1] + len(vals))
+    messy = sparse.csr_matrix(
+        (np.concatenate(data), np.concatenate(indices), np.array(indptr)), shape=x.shape
+    )
+    assert not messy.has_sorted_indices
+    return messy
+
+
+@pytest.mark.parametrize("duplicates", [False, True])
+@pytest.mark.parametrize("p", [0.01, 0.6])  # the skip and the guide-table kernels
+def test_non_canonical_csr_equals_canonical(p, duplicates):
     x = nb_counts(400, 30)
-    coo = x.tocoo()
-    # split every entry into two duplicates in shuffled order
-    half = np.floor(coo.data / 2)
-    rows = np.concatenate([coo.row, coo.row])
-    cols = np.concatenate([coo.col, coo.col])
-    vals = np.concatenate([half, coo.data - half])
-    perm = np.random.default_rng(0).permutation(len(vals))
-    messy = sparse.csr_matrix((vals[perm], (rows[perm], cols[perm])), shape=x.shape)
-    messy.has_canonical_format = False  # keep the duplicates
-    messy = sparse.csr_matrix((messy.data, messy.indices, messy.indptr), shape=x.shape)
-    y = downsample_counts(messy, 0.6, seed=2)
-    assert (y != downsample_counts(x, 0.6, seed=2)).nnz == 0
+    messy = _messy_csr(x, duplicates=duplicates)
+    y = downsample_counts(messy, p, seed=2)
+    assert y.has_canonical_format
+    assert (y != downsample_counts(x, p, seed=2)).nnz == 0
+    assert messy.nnz == (2 * x.nnz if duplicates else x.nnz)  # the input is left as it was
+
+
+def test_guide_tables_hold_the_binomial_cdf():
+    n = np.arange(noise._NMAX + 1)
+    for p in (0.1, 0.37, 0.9):
+        scaled = noise._guide_tables(p)[3][: n.size, : n.size]
+        cdf = stats.binom.cdf(n[None, :], n[:, None], p)
+        below = n[None, :] < n[:, None]
+        assert np.all(np.isinf(scaled[~below]))
+        assert np.max(np.abs(scaled[below] / 256 - cdf[below])) < 1e-13
+    # dyadic probabilities are exact: the CDF of Binomial(8, 1/2) sits on cell edges k/256
+    scaled = noise._guide_tables(0.5)[3]
+    exact = np.cumsum([math.comb(8, k) for k in range(8)])
+    assert np.array_equal(scaled[8, :8], exact.astype(float))
 
 
 def test_constant_per_cell_vector_equals_scalar():

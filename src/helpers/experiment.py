@@ -348,17 +348,22 @@ def fit_sweep(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if missing:
         msg = f"Results lack the published column(s) {missing}."
         raise ValueError(msg)
-    # noise curves: the training sizes swept over the quality grid (not the cell-number sizes)
-    levels = results.groupby("size")["quality"].nunique()
-    swept = results[results["size"].isin(levels[levels >= 3].index)]
     noise_fits = laws.fit_table(
-        swept, ["dataset", "signal", "algorithm", "size"], law="noise", x="umis_per_cell"
+        _noise_curve_rows(results), ["dataset", "signal", "algorithm", "size"], law="noise",
+        x="umis_per_cell",
     )
     full = results[np.isclose(results["quality"], 1.0)]
     cell_fits = laws.fit_table(
         full, ["dataset", "signal", "algorithm", "quality"], law="cell", x="size"
     )
     return noise_fits, cell_fits
+
+
+def _noise_curve_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the noise curves: training sizes swept over at least three quality levels
+    (not the cell-number sizes, which have one)."""
+    levels = results.groupby("size")["quality"].nunique()
+    return results[results["size"].isin(levels[levels >= 3].index)]
 
 
 def published_counterpart(paper_dataset: str, published_signal: str) -> tuple[pd.DataFrame, int]:
@@ -381,10 +386,22 @@ def published_counterpart(paper_dataset: str, published_signal: str) -> tuple[pd
 def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
     """Headline numbers of a sweep, for the chapter's prose.
 
-    ``falls_with_depth`` is the fraction of learned-model curves (PCA, scVI, Geneformer) whose
-    MI rises with UMIs per cell (positive Spearman correlation over the quality grid).
+    ``falls_with_depth`` is the fraction of the learned models' noise curves (PCA, scVI,
+    Geneformer; one per training size swept over the quality grid) whose MI rises with UMIs
+    per cell (positive Spearman correlation over the quality grid).
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({
+    ...     "algorithm": ["PCA"] * 4 + ["SCVI"] * 4, "size": [500, 500, 500, 100] * 2,
+    ...     "quality": [1.0, 0.3, 0.1, 1.0] * 2, "umis_per_cell": [900, 270, 90, 900] * 2,
+    ...     "mi_value": [1.0, 0.6, 0.2, 0.7, 0.1, 0.3, 0.5, 0.1],
+    ...     "fit_seconds": 1.0, "probe_seconds": 1.0})
+    >>> summarise(rows, pd.DataFrame({"success": [], "r_squared": []}))["falls_with_depth"]
+    0.5
     """
-    learned = results[results["algorithm"].isin(["PCA", "SCVI", "Geneformer"])]
+    curves = _noise_curve_rows(results)
+    learned = curves[curves["algorithm"].isin(["PCA", "SCVI", "Geneformer"])]
     rho = learned.groupby(["algorithm", "size"])[["umis_per_cell", "mi_value"]].apply(
         lambda g: g["umis_per_cell"].corr(g["mi_value"], method="spearman")
     )
