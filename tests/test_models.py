@@ -434,7 +434,8 @@ def test_parameter_count_table_reproduces_table_s3():
     small = parameter_count_table(
         {"toy": 100}, models=["Geneformer"], profile="quick", compare=False
     )
-    assert small.loc["toy", "Geneformer"] == bert_formula(100, 32)
+    quick_len = GeneformerConfig.for_profile("quick").max_len  # position embeddings
+    assert small.loc["toy", "Geneformer"] == bert_formula(100, quick_len)
     assert "Geneformer (M), paper" not in small.columns
 
 
