@@ -191,22 +191,14 @@ def _block_rng(seed: int, block: int) -> np.random.Generator:
 @njit(cache=True)
 def _build_guide_tables(p):  # pragma: no cover - compiled; exercised through _guide_tables
     """The arrays of :func:`_guide_tables` (``table`` not yet flattened)."""
-    size = _NMAX + 2
-    # cdf[n, j] = P(Binomial(n, p) <= j) for j < n, inf for j >= n; by the recurrence
+    # cdf[n, j] = P(Binomial(n, p) <= j), 1 for j >= n, by the recurrence
     # P(X_n <= j) = (1 - p) P(X_{n-1} <= j) + p P(X_{n-1} <= j - 1), a convex combination,
     # so each row is non-decreasing in j and within ~n ulp of the exact CDF.
-    cdf = np.full((256, size), np.inf)
-    prev = np.ones(size)  # X_0 = 0: P(X_0 <= j) = 1 for j >= 0
-    row = np.ones(size)
+    cdf = np.ones((256, 256))  # row 0: X_0 = 0
     for n in range(1, _NMAX + 1):
-        row[0] = (1.0 - p) * prev[0]
+        cdf[n, 0] = (1.0 - p) * cdf[n - 1, 0]
         for j in range(1, n):
-            row[j] = (1.0 - p) * prev[j] + p * prev[j - 1]
-        for j in range(n):
-            cdf[n, j] = row[j]
-        for j in range(n, size):
-            row[j] = 1.0
-        prev, row = row, prev
+            cdf[n, j] = (1.0 - p) * cdf[n - 1, j] + p * cdf[n - 1, j - 1]
     lo = np.full((256, 256), _SENTINEL, dtype=np.uint8)
     hi = np.full((256, 256), _SENTINEL, dtype=np.uint8)
     table = np.full((256, 256), _SENTINEL, dtype=np.uint8)
@@ -222,6 +214,9 @@ def _build_guide_tables(p):  # pragma: no cover - compiled; exercised through _g
             hi[n, c] = b
             if a == b:
                 table[n, c] = a
+    for n in range(_NMAX + 1):
+        cdf[n, n:] = np.inf  # X = #{j < n : CDF(j) <= u}: no step at j >= n
+    cdf[_NMAX + 1 :] = np.inf  # counts above _NMAX never use the table
     return table, lo, hi, 256.0 * cdf
 
 

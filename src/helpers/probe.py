@@ -744,8 +744,8 @@ def _pca_project(a: np.ndarray, ref_idx: np.ndarray, dims: int) -> np.ndarray:
     """Scores of ``a`` on the ``dims`` leading principal axes of ``a[ref_idx]`` (not whitened)."""
     ref = a[ref_idx]
     m = ref.mean(axis=0)
-    c = (ref - m).T @ (ref - m) / len(ref)
-    w, v = np.linalg.eigh(c)
+    centred = ref - m
+    w, v = np.linalg.eigh(centred.T @ centred / len(ref))
     axes = v[:, np.argsort(w)[::-1][:dims]]
     return (a - m) @ axes
 
