@@ -84,7 +84,7 @@ def part_a(args):
     import anndata as ad
     import scanpy as sc
 
-    from helpers import noise
+    from helpers.noise import counts as noise
     from helpers.noise import downsample_counts, quality_grid
 
     print("\n=== A. in-memory throughput: helpers.noise vs scanpy.pp.downsample_counts ===")

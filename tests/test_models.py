@@ -182,7 +182,7 @@ def test_bad_inputs_raise_clear_errors(train):
     with pytest.raises(ValueError, match="lacks"):
         model.embed(renamed)
     with pytest.raises(ValueError, match="lacks"):
-        make_model("SCVI").fit(train, adata_val=missing)
+        make_model("SCVI").fit(train, val=missing)
 
 
 def test_embed_matches_genes_by_name(train, test_cells):
@@ -353,7 +353,7 @@ def test_scvi_fits_embeds_deterministically_with_signal(train, test_cells):
 def test_scvi_external_validation_and_seed(train, test_cells):
     cfg = {**SCVI_FAST, "max_epochs_cap": 3}
     m = make_model("SCVI", profile="smoke", seed=0, **cfg)
-    m.fit(train, adata_val=test_cells, progress=False)
+    m.fit(train, val=test_cells, progress=False)
     assert m.embed(test_cells).shape == (200, 16)
     assert len(m.history_["elbo_validation"]) == m.epochs_trained_
     m1 = make_model("SCVI", profile="smoke", seed=1, **cfg).fit(train, progress=False)
@@ -382,7 +382,7 @@ def test_geneformer_external_validation_and_hvg_subset(train, test_cells):
     m = make_model(
         "Geneformer", profile="smoke", seed=0, n_top_genes=50, **{**GF_FAST, "sample_budget": 400}
     )
-    m.fit(train, adata_val=test_cells, progress=False)
+    m.fit(train, val=test_cells, progress=False)
     assert m.gene_idx_.size == 50
     assert m.n_parameters == GeneformerModel.count_parameters(50, m.config)
     tokens = m.tokenize(test_cells)

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from scipy import sparse, stats
 
-from helpers import noise
+from helpers.noise import counts as noise
 from helpers.noise import (
     BLOCK_ROWS,
     depth_table,
@@ -695,7 +695,7 @@ def test_module_exports():
         "quality_grid",
         "depth_table",
     }
-    assert Path(noise.__file__).name == "noise.py"
+    assert Path(noise.__file__).name == "counts.py"
 
 
 @pytest.mark.parametrize(("n", "p"), [(3, 0.04), (40, 0.01), (1000, 0.01), (5, 0.3)])

@@ -313,7 +313,7 @@ def run_sweep(
                 fit_idx, val_idx = splits.validation_split(train, seed=seed)
                 model = models.make_model(key["algorithm"], profile=profile, seed=seed)
                 t0 = time.perf_counter()
-                model.fit(noisy[fit_idx].copy(), adata_val=noisy[val_idx].copy(), progress=False)
+                model.fit(noisy[fit_idx].copy(), val=noisy[val_idx].copy(), progress=False)
                 t1 = time.perf_counter()
                 x, y = _probe_inputs(model, noisy, task)
                 t2 = time.perf_counter()

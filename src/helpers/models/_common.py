@@ -49,8 +49,8 @@ class RepresentationModel(Protocol):
     name: str
     config: Any
 
-    def fit(self, adata_train, *, adata_val=None, progress: bool = True) -> RepresentationModel:
-        """Fit on the cells of ``adata_train`` (raw counts in ``X``)."""
+    def fit(self, data, *, y=None, val=None, progress: bool = True) -> RepresentationModel:
+        """Fit on the training samples ``data`` (targets ``y`` for supervised models)."""
 
     def embed(self, adata) -> np.ndarray:
         """Embed the cells of ``adata`` (raw counts, the fitted genes) as ``n_cells × dim``."""
@@ -83,16 +83,19 @@ class BaseModel:
         self.history_: dict[str, list] = {}
 
     # -- public interface -------------------------------------------------------------------
-    def fit(self, adata_train, *, adata_val=None, progress: bool = True):
-        """Fit the model on the cells of ``adata_train``.
+    def fit(self, data, *, y=None, val=None, progress: bool = True):
+        """Fit the model on the cells of ``data``.
 
         Parameters
         ----------
-        adata_train
+        data
             AnnData with raw integer counts in ``X`` (dense or sparse) and genes in ``var``.
-        adata_val
+        y
+            Training targets; the cell models are unsupervised and ignore it (the argument is
+            part of the protocol that every model of every modality shares).
+        val
             Optional AnnData of validation cells (same genes) for early stopping of the neural
-            models; by default they split ``adata_train`` 80/20 with ``config.seed``.
+            models; by default they split ``data`` 80/20 with ``config.seed``.
         progress
             Show a tqdm progress bar while training.
 
@@ -100,11 +103,11 @@ class BaseModel:
         -------
         The fitted model (``self``).
         """
-        X = check_counts(adata_train, name="adata_train")
-        genes = np.asarray(adata_train.var_names, dtype=object)
+        X = check_counts(data, name="data")
+        genes = np.asarray(data.var_names, dtype=object)
         X_val = None
-        if adata_val is not None:
-            X_val = align_genes(adata_val, genes, name="adata_val")
+        if val is not None:
+            X_val = align_genes(val, genes, name="val")
         self.genes_ = genes
         try:
             with torch_threads(getattr(self.config, "n_threads", None)):
@@ -126,9 +129,9 @@ class BaseModel:
             Z = np.asarray(self._embed(X), dtype=np.float32)
         return Z
 
-    def fit_embed(self, adata_train, *, adata_val=None, progress: bool = True) -> np.ndarray:
-        """Fit on ``adata_train`` and return the embedding of the same cells."""
-        return self.fit(adata_train, adata_val=adata_val, progress=progress).embed(adata_train)
+    def fit_embed(self, data, *, y=None, val=None, progress: bool = True) -> np.ndarray:
+        """Fit on ``data`` and return the embedding of the same samples."""
+        return self.fit(data, y=y, val=val, progress=progress).embed(data)
 
     @property
     def is_fitted(self) -> bool:
@@ -156,7 +159,7 @@ class BaseModel:
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            msg = f"{self.name} model is not fitted yet: call .fit(adata_train) first"
+            msg = f"{self.name} model is not fitted yet: call .fit(data) first"
             raise NotFittedError(msg)
 
 

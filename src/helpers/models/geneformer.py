@@ -457,7 +457,7 @@ class GeneformerModel(BaseModel):
 
     Fit: select genes (all at the paper profile, 500 highly variable at quick), compute each
     gene's non-zero median over the training cells, rank-value encode the cells, split them
-    80/20 (unless ``adata_val`` is given), and train ``BertForMaskedLM`` (3 layers, hidden 256,
+    80/20 (unless ``val`` is given), and train ``BertForMaskedLM`` (3 layers, hidden 256,
     4 heads, intermediate 512, ReLU) with 15 % BERT masking, AdamW, linear warm-up and decay,
     length-grouped batches and early stopping on the validation loss.  Embed: encode the cells
     with the training medians and average the last hidden layer over each cell's gene tokens

@@ -52,7 +52,7 @@ def results_dir(*parts: str, create: bool = True) -> Path:
     'published'
     """
     root = os.environ.get(RESULTS_ENV)
-    base = Path(root) if root else Path(__file__).resolve().parents[2] / "results"
+    base = Path(root) if root else Path(__file__).resolve().parents[3] / "results"
     path = base.joinpath(*parts)
     if create:
         path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,12 @@
+"""Dataset loaders that return AnnData with raw counts and the auxiliary signals.
+
+``cells``
+    single-cell loaders, count validation and the auxiliary signals.
+"""
+
+from __future__ import annotations
+
+from .cells import *  # noqa: F401,F403
+from .cells import __all__ as _cells_all
+
+__all__ = list(_cells_all)
