@@ -568,23 +568,26 @@ class Store:
         self._cache[path] = (sig, doc)
         return doc
 
-    def check(self) -> dict[str, str]:
-        """Damaged shards as ``{path: reason}`` (empty when all are sound)."""
+    def check(self, jobs: Iterable[Any] | None = None) -> dict[str, str]:
+        """Damaged shards (of ``jobs``, or all) as ``{path: reason}``; empty when all are sound."""
+        paths = self._shard_paths() if jobs is None else [
+            p for p in (self.path(j) for j in jobs) if p.is_file()
+        ]
         bad = {}
-        for path in self._shard_paths():
+        for path in paths:
             try:
                 self._read(path)
             except CorruptShardError as err:
                 bad[str(path)] = str(err)
         return bad
 
-    def repair(self) -> list[Path]:
-        """Move damaged shards to ``<folder>/.damaged/`` so that their jobs run again.
+    def repair(self, jobs: Iterable[Any] | None = None) -> list[Path]:
+        """Move damaged shards (of ``jobs``, or all) to ``<folder>/.damaged/``; they run again.
 
         Returns the new paths of the moved files (kept for inspection, never read as rows).
         """
         moved = []
-        bad = self.check()
+        bad = self.check(jobs)
         if bad:
             (self.folder / ".damaged").mkdir(exist_ok=True)
         for name in bad:
