@@ -3,8 +3,12 @@
 from pathlib import Path
 
 import jupytext
+import numpy as np
+import pandas as pd
 import papermill as pm
 import pytest
+
+import helpers as hp
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.md"))
 
@@ -39,3 +43,25 @@ def test_chapter_runs_at_smoke_profile(notebook, tmp_path, monkeypatch):
     )
     written = list((tmp_path / "results").rglob("*.csv"))
     assert written or notebook.stem == "theory", "a chapter with results writes a tidy table"
+    cells = jupytext.read(notebook).cells
+    params = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    namespace: dict = {}
+    exec(params[0].source, namespace)  # the chapter's defaults: which task it sweeps
+    task = namespace.get("task")
+    if task in hp.tasks.names() and notebook.stem != "scale":
+        _check_sweep_outcome(task, tmp_path / "results" / task / "results.csv")
+
+
+def _check_sweep_outcome(task, table):
+    """A task chapter at smoke: one row per job with finite values, and for the learned models
+    more information at the cleanest level than at the noisiest."""
+    results = pd.read_csv(table)
+    jobs = hp.sweep.jobs(task, profile="smoke")
+    assert len(results) >= len(jobs), f"{len(results)} rows for {len(jobs)} jobs"
+    assert np.isfinite(results[["x", "mi"]].to_numpy(dtype=float)).all()
+    largest = results[results["size"] == results["size"].max()]
+    learned = largest[largest["model"].isin(["PCA", "SCVI"])]
+    for model, curve in learned.groupby("model"):
+        cleanest = curve.loc[curve["x"].idxmax(), "mi"]
+        noisiest = curve.loc[curve["x"].idxmin(), "mi"]
+        assert cleanest > noisiest, f"{task}/{model}: MI {cleanest:.3f} <= {noisiest:.3f}"

@@ -21,6 +21,7 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``datasets``   loaders returning AnnData with raw counts and the auxiliary signal
 ``models``     random projection, PCA, scVI and a Geneformer-style BERT
 ``sweep``      a task's sweep as jobs: grid, run (serial or Dask), sharded results, fits
+``apply``      the noise law of your own AnnData and embedding, in one call or command
 =============  ==============================================================
 """
 
@@ -45,6 +46,7 @@ _SUBMODULES = (
     "datasets",
     "models",
     "sweep",
+    "apply",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]

@@ -264,6 +264,8 @@ def _plot_fits_by_model(ax, fits, plot_fit, by, **legend):
     """
     if by is None:
         by = "model" if "model" in fits.columns else "algorithm"
+    if fits.empty:
+        return
     for model in [m for m in MODEL_ORDER if m in set(fits[by])]:
         for fit in fits.loc[fits[by] == model, "fit"]:
             if fit is not None:

@@ -99,6 +99,7 @@ SIGNAL_KINDS: dict[str, str] = {
     "author_day": "scalar",
 }
 
+_KINDS = ("vector", "labels", "scalar", "partner")
 _FLOAT32_EXACT = 2**24  # every integer below this is exact in float32
 
 def signal_kind(signal: str) -> str:
@@ -938,6 +939,7 @@ def auxiliary_signal(
     log1p: bool = True,
     k: int = 5,
     per_clone: str = "one",
+    kind: str | None = None,
 ) -> AuxiliarySignal:
     """The auxiliary signal of a dataset as arrays for the MI probe.
 
@@ -963,6 +965,11 @@ def auxiliary_signal(
         Neighbours to choose from for ``"ng_idx"``.
     per_clone
         Pairs per clone for ``"clone"`` (see :func:`clonal_pairs`).
+    kind
+        The signal's kind, for a signal not among :data:`SIGNAL_KINDS` (your own data):
+        ``"vector"`` reads ``obsm[signal]``, ``"labels"`` and ``"scalar"`` read
+        ``obs[signal]``, ``"partner"`` pairs each cell with one of its ``k`` nearest
+        neighbours in the coordinates ``obsm[signal]`` (``"clone"``: clone mates).
 
     Returns
     -------
@@ -978,14 +985,19 @@ def auxiliary_signal(
     >>> auxiliary_signal(a, "day", restrict_to=[0, 2])
     AuxiliarySignal(index=array([0, 2]), target=array([2., 6.]))
     """
-    kind = signal_kind(signal)
+    if kind is None:
+        kind = signal_kind(signal)
+    elif kind not in _KINDS:
+        msg = f"auxiliary_signal: kind must be one of {_KINDS}, got {kind!r}."
+        raise ValueError(msg)
     n = adata.n_obs
     if kind == "partner":
         if signal == "clone":
             index, target = clonal_pairs(adata, seed=seed, per_clone=per_clone)
         else:
+            key = signal if signal in adata.obsm else "spatial"
             index = np.arange(n, dtype=np.int64)
-            target = spatial_neighbour_pairs(adata, seed=seed, k=k)
+            target = spatial_neighbour_pairs(adata, seed=seed, k=k, key=key)
     else:
         index = np.arange(n, dtype=np.int64)
         if kind == "vector":
