@@ -468,6 +468,7 @@ class Store:
         self._locks = self.folder / ".locks"
         self._locks.mkdir(exist_ok=True)
         self._cache: dict[Path, tuple[tuple[int, int], dict]] = {}
+        self._tokens: dict[Path, str] = {}
         self.removed_orphans = self.clean()
 
     def __repr__(self) -> str:
@@ -478,6 +479,7 @@ class Store:
 
     def __setstate__(self, state: dict) -> None:
         self.stale_after = state["stale_after"]
+        self._tokens = {}
 
     # paths ----------------------------------------------------------------------------------
     def path(self, job: Any) -> Path:
@@ -690,17 +692,18 @@ class Store:
                 continue
             with os.fdopen(fd, "w") as fh:
                 fh.write(body)
+            self._tokens[lock] = token
             _hold(lock, token)
             return True
         return False
 
     def release(self, job: Any) -> None:
-        """Drop the job's lock if this process holds it."""
+        """Drop the job's lock if this store object claimed it."""
         lock = self._lock_path(job)
-        with _HELD_LOCK:
-            token = _HELD.pop(lock, None)
+        token = self._tokens.pop(lock, None)
         if token is None:
             return
+        _unhold(lock)
         try:
             if json.loads(lock.read_text()).get("token") == token:
                 lock.unlink()
@@ -775,7 +778,8 @@ class ResultsTable:
         if self.path.is_file():
             with open(self.path, "rb") as fh:
                 size = fh.seek(0, os.SEEK_END)
-                if size and (fh.seek(size - 1) or fh.read(1)) != b"\n":
+                fh.seek(max(size - 1, 0))
+                if size and fh.read(1) != b"\n":
                     msg = (f"Results table {self.path} is truncated (its last line is cut); "
                            "delete the partial last line or the file.")
                     raise ValueError(msg)
