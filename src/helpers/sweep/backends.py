@@ -267,7 +267,7 @@ def execute(
         worker_res = dict(resources) if isinstance(resources, Mapping) else None
         own_cluster = LocalCluster(
             n_workers=n_workers, threads_per_worker=1, processes=True,
-            dashboard_address=None, resources=worker_res,
+            dashboard_address=":0", resources=worker_res,
         )
         client = Client(own_cluster)
 
