@@ -475,11 +475,9 @@ class Store:
         return f"Store({str(self.folder)!r})"
 
     def __reduce__(self):
-        return (type(self), (self.folder,), {"stale_after": self.stale_after})
-
-    def __setstate__(self, state: dict) -> None:
-        self.stale_after = state["stale_after"]
-        self._tokens = {}
+        # Unpickled (on a Dask worker) as one store per folder and process: the folder is
+        # cleaned once per process, not once per job.
+        return (_reopen, (str(self.folder), self.stale_after))
 
     # paths ----------------------------------------------------------------------------------
     def path(self, job: Any) -> Path:
@@ -714,6 +712,16 @@ class Store:
         """Whether a live holder has the job's lock."""
         lock = self._lock_path(job)
         return lock.exists() and not self._stale(lock)
+
+
+_OPENED: dict[tuple[str, float], Store] = {}
+
+
+def _reopen(folder: str, stale_after: float) -> Store:
+    key = (folder, stale_after)
+    if key not in _OPENED:
+        _OPENED[key] = Store(folder, stale_after=stale_after)
+    return _OPENED[key]
 
 
 def _parse_shard(path: Path, data: bytes) -> dict:
