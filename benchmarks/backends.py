@@ -11,8 +11,10 @@ Usage (from the repository root)::
     PYTHONPATH=src python benchmarks/backends.py               # 16 jobs, 2 workers
     PYTHONPATH=src python benchmarks/backends.py --jobs 8 --workers 2 --n 2000
 
-The first Dask time is ``execute(..., backend="dask")`` making its own ``LocalCluster``, as a
-user pays it; the second runs the same jobs on an already started cluster.  On a machine with
+First ``execute(..., backend="dask")`` makes its own ``LocalCluster`` (start-up included, as a
+user pays it); then ``--repeat`` interleaved rounds run the jobs serially and on an already
+started cluster, so that the machine's changing load hits both alike; the median ratio is
+printed.  On a machine with
 two free cores the ideal ratio is 2.
 """
 
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--n", type=int, default=20000, help="samples per fit")
     parser.add_argument("--d", type=int, default=64, help="features per fit")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved serial/dask rounds")
     args = parser.parse_args()
 
     from distributed import Client
@@ -82,37 +85,38 @@ def main() -> None:
     from helpers.sweep import Store, execute, local_cluster
 
     jobs = make_jobs(args.jobs, args.n, args.d)
+    print(f"{len(jobs)} jobs (logistic regression, n={args.n}, d={args.d}), {os.cpu_count()} "
+          f"cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
-        serial_store, dask_store = Store(f"{tmp}/serial"), Store(f"{tmp}/dask")
+        def fresh(name: str) -> Store:
+            return Store(f"{tmp}/{name}")
 
         t0 = time.perf_counter()
-        execute(jobs, fit_job, serial_store, progress=False)
-        t_serial = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        report = execute(jobs, fit_job, dask_store, backend="dask", n_workers=args.workers,
+        reference = fresh("own")
+        report = execute(jobs, fit_job, reference, backend="dask", n_workers=args.workers,
                          progress=False)
-        t_dask = time.perf_counter() - t0
+        t_own = time.perf_counter() - t0
+        print(f"dask, own LocalCluster of {args.workers} (with start-up): {t_own:7.2f} s  {report}")
 
+        ratios = []
         with local_cluster(args.workers) as cluster, Client(cluster) as client:
             client.wait_for_workers(args.workers)
-            t0 = time.perf_counter()
-            execute(jobs, fit_job, Store(f"{tmp}/dask-again"), backend="dask", client=client,
-                    progress=False)
-            t_run = time.perf_counter() - t0
-
-        same = serial_store.frame(jobs).equals(dask_store.frame(jobs))
-        pd.testing.assert_frame_equal(serial_store.frame(jobs), dask_store.frame(jobs))
-
-    load = os.getloadavg()[0]
-    print(f"{len(jobs)} jobs (logistic regression, n={args.n}, d={args.d}), "
-          f"{os.cpu_count()} cores, load average {load:.1f}")
-    print(f"serial:                     {t_serial:7.2f} s")
-    print(f"dask, {args.workers} workers (own cluster):  {t_dask:7.2f} s   "
-          f"ratio serial/dask {t_serial / t_dask:.2f}x")
-    print(f"dask, {args.workers} workers (started):      {t_run:7.2f} s   "
-          f"ratio serial/dask {t_serial / t_run:.2f}x")
-    print(f"rows identical: {same} ({report})")
+            for i in range(args.repeat):  # interleaved, so that the machine's load hits both
+                serial, parallel = fresh(f"serial{i}"), fresh(f"dask{i}")
+                t0 = time.perf_counter()
+                execute(jobs, fit_job, serial, progress=False)
+                t_serial = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                execute(jobs, fit_job, parallel, backend="dask", client=client, progress=False)
+                t_dask = time.perf_counter() - t0
+                pd.testing.assert_frame_equal(serial.frame(jobs), parallel.frame(jobs))
+                pd.testing.assert_frame_equal(serial.frame(jobs), reference.frame(jobs))
+                ratios.append(t_serial / t_dask)
+                print(f"round {i + 1}: serial {t_serial:6.2f} s, dask {args.workers} workers "
+                      f"{t_dask:6.2f} s: ratio serial/dask {ratios[-1]:.2f}x")
+    print(f"rows identical in every run; median ratio serial/dask {np.median(ratios):.2f}x "
+          f"(own cluster incl. start-up vs last serial: {t_serial / t_own:.2f}x); load average "
+          f"{os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

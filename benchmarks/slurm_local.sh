@@ -111,7 +111,7 @@ sinfo -h -o '%T' | grep -qE '^(idle|mixed|allocated)' || { log "node did not com
 
 # --- the sweep through dask-jobqueue ----------------------------------------------------------
 export PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
-export OMP_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=33554432
+export OMP_NUM_THREADS=1
 cd "$WORK"
 "$PYTHON" - "$WORK" <<'EOF'
 import subprocess
@@ -124,7 +124,7 @@ import pandas as pd
 from dask_jobqueue import SLURMCluster
 from distributed import Client
 
-from helpers.sweep import Store, execute
+from helpers.sweep import WORKER_ENV, Store, execute
 
 work = sys.argv[1]
 
@@ -159,7 +159,7 @@ cluster = SLURMCluster(
     queue="debug", cores=1, processes=1, memory="1GB", walltime="00:10:00",
     interface="lo", scheduler_options={"interface": "lo", "dashboard_address": ":0"},
     log_directory=f"{work}/dask-logs", python=sys.executable,
-    job_script_prologue=[f"cd {work}"],
+    job_script_prologue=[f"cd {work}", *(f"export {k}={v}" for k, v in WORKER_ENV.items())],
 )
 print(cluster.job_script())
 cluster.scale(jobs=2)

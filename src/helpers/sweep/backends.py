@@ -161,12 +161,16 @@ def _dask(jobs, fn, store, client, resources, errors) -> Iterator[tuple[Any, str
                 future.cancel()
 
 
-#: Environment for Dask worker processes.  The nanny sets ``MALLOC_TRIM_THRESHOLD_``, which
-#: turns off glibc's dynamic mmap threshold: every array over 128 kB is then mapped and unmapped
-#: afresh, and numpy or torch jobs spend about twice the CPU time (measured: 0.33 s instead of
-#: 0.14 s for a logistic-regression fit).  A fixed mmap threshold at glibc's dynamic maximum
-#: restores the serial speed.  Export it in the job script of cluster workers too.
-WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432"}
+#: Environment for Dask worker processes running sweep jobs; :func:`local_cluster` sets it,
+#: and a cluster's job script should export it (``SLURMCluster(job_script_prologue=[…])``).
+#: The nanny sets ``MALLOC_TRIM_THRESHOLD_``, which turns off glibc's dynamic mmap threshold:
+#: every array over 128 kB is then mapped and unmapped afresh, and a numpy fit took 0.33 s of
+#: CPU instead of 0.14 s; a fixed threshold at glibc's dynamic maximum restores it.  The
+#: worker's statistical profiler (a dashboard feature) samples every 10 ms: off.
+WORKER_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": "33554432",
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+}
 
 
 def local_cluster(
@@ -177,8 +181,9 @@ def local_cluster(
 ):
     """A ``distributed.LocalCluster`` of single-threaded worker processes for sweeps.
 
-    Workers get :data:`WORKER_ENV` (unless Dask's configuration already sets those variables)
-    and, when given, ``resources`` each (e.g. ``{"GPU": 1}`` with one worker per GPU).
+    Workers get :data:`WORKER_ENV` (unless Dask's configuration already sets those variables),
+    no statistical profiler, and, when given, ``resources`` each (e.g. ``{"GPU": 1}`` with one
+    worker per GPU).
 
     Parameters
     ----------
@@ -202,7 +207,8 @@ def local_cluster(
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
     extra = {k: v for k, v in WORKER_ENV.items() if k not in environ}
     options = {"threads_per_worker": 1, "processes": True, "dashboard_address": ":0", **kwargs}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": {**environ, **extra}}):
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": {**environ, **extra},
+                          "distributed.worker.profile.enabled": False}):
         return LocalCluster(n_workers=n_workers, resources=dict(resources or {}) or None,
                             **options)
 
