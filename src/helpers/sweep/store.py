@@ -607,8 +607,8 @@ class Store:
         Parameters
         ----------
         jobs
-            Only these jobs' rows, in this order (jobs without a shard contribute nothing).
-            By default every shard, ordered by job id.
+            Only these jobs' rows, in this order, each once (jobs without a shard contribute
+            nothing).  By default every shard, ordered by job id.
 
         Raises
         ------
@@ -618,7 +618,7 @@ class Store:
         if jobs is None:
             paths = self._shard_paths()
         else:
-            paths = [p for p in (self.path(j) for j in jobs) if p.is_file()]
+            paths = [p for p in dict.fromkeys(self.path(j) for j in jobs) if p.is_file()]
         records: list[dict[str, Any]] = []
         job_cols: dict[str, None] = {}
         row_cols: dict[str, None] = {}
