@@ -292,6 +292,11 @@ def test_results_table_keys_keep_their_types(tmp_path):
     assert not again.done({"id": "7", "size": 100})
     again.append({"id": "007", "size": 100, "mi": 5.0})
     assert len(ResultsTable(path, key=["id", "size"]).frame) == 2
+    floats = ResultsTable(tmp_path / "q.csv", key=["quality", "ok"])
+    floats.append([{"quality": q, "ok": True} for q in (1.0, 0.1, 1e-05)])
+    floats = ResultsTable(tmp_path / "q.csv", key=["quality", "ok"])
+    assert all(floats.done({"quality": q, "ok": True}) for q in (1.0, 0.1, 1e-05))
+    assert not floats.done({"quality": 0.2, "ok": True})
 
 
 def test_results_table_refuses_empty_and_truncated_files(tmp_path):
