@@ -468,16 +468,16 @@ class Store:
         self._locks = self.folder / ".locks"
         self._locks.mkdir(exist_ok=True)
         self._cache: dict[Path, tuple[tuple[int, int], dict]] = {}
+        self._tokens: dict[Path, str] = {}
         self.removed_orphans = self.clean()
 
     def __repr__(self) -> str:
         return f"Store({str(self.folder)!r})"
 
     def __reduce__(self):
-        return (type(self), (self.folder,), {"stale_after": self.stale_after})
-
-    def __setstate__(self, state: dict) -> None:
-        self.stale_after = state["stale_after"]
+        # Unpickled (on a Dask worker) as one store per folder and process: the folder is
+        # cleaned once per process, not once per job.
+        return (_reopen, (str(self.folder), self.stale_after))
 
     # paths ----------------------------------------------------------------------------------
     def path(self, job: Any) -> Path:
@@ -607,8 +607,8 @@ class Store:
         Parameters
         ----------
         jobs
-            Only these jobs' rows, in this order (jobs without a shard contribute nothing).
-            By default every shard, ordered by job id.
+            Only these jobs' rows, in this order, each once (jobs without a shard contribute
+            nothing).  By default every shard, ordered by job id.
 
         Raises
         ------
@@ -618,7 +618,7 @@ class Store:
         if jobs is None:
             paths = self._shard_paths()
         else:
-            paths = [p for p in (self.path(j) for j in jobs) if p.is_file()]
+            paths = [p for p in dict.fromkeys(self.path(j) for j in jobs) if p.is_file()]
         records: list[dict[str, Any]] = []
         job_cols: dict[str, None] = {}
         row_cols: dict[str, None] = {}
@@ -690,17 +690,18 @@ class Store:
                 continue
             with os.fdopen(fd, "w") as fh:
                 fh.write(body)
+            self._tokens[lock] = token
             _hold(lock, token)
             return True
         return False
 
     def release(self, job: Any) -> None:
-        """Drop the job's lock if this process holds it."""
+        """Drop the job's lock if this store object claimed it."""
         lock = self._lock_path(job)
-        with _HELD_LOCK:
-            token = _HELD.pop(lock, None)
+        token = self._tokens.pop(lock, None)
         if token is None:
             return
+        _unhold(lock)
         try:
             if json.loads(lock.read_text()).get("token") == token:
                 lock.unlink()
@@ -711,6 +712,16 @@ class Store:
         """Whether a live holder has the job's lock."""
         lock = self._lock_path(job)
         return lock.exists() and not self._stale(lock)
+
+
+_OPENED: dict[tuple[str, float], Store] = {}
+
+
+def _reopen(folder: str, stale_after: float) -> Store:
+    key = (folder, stale_after)
+    if key not in _OPENED:
+        _OPENED[key] = Store(folder, stale_after=stale_after)
+    return _OPENED[key]
 
 
 def _parse_shard(path: Path, data: bytes) -> dict:
@@ -775,7 +786,8 @@ class ResultsTable:
         if self.path.is_file():
             with open(self.path, "rb") as fh:
                 size = fh.seek(0, os.SEEK_END)
-                if size and (fh.seek(size - 1) or fh.read(1)) != b"\n":
+                fh.seek(max(size - 1, 0))
+                if size and fh.read(1) != b"\n":
                     msg = (f"Results table {self.path} is truncated (its last line is cut); "
                            "delete the partial last line or the file.")
                     raise ValueError(msg)
