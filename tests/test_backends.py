@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.sweep import Report, Store, execute, job_id, run_job
+from helpers.sweep import Report, Store, execute, execute_job, job_id
 
 HERE = Path(__file__).resolve().parent
 SRC = str(HERE.parent / "src")
@@ -225,10 +225,10 @@ def test_dask_local_cluster_made_for_the_call(tmp_path, reference):
     pd.testing.assert_frame_equal(store.frame(JOBS[:4]), reference.iloc[:8])
 
 
-def test_run_job_skips_a_job_held_by_a_live_process(tmp_path):
+def test_execute_job_skips_a_job_held_by_a_live_process(tmp_path):
     store, other = Store(tmp_path), Store(tmp_path)
     assert other.claim(JOBS[0])
-    assert run_job(JOBS[0], rows_of, store) == ("claimed", 0)
+    assert execute_job(JOBS[0], rows_of, store) == ("claimed", 0)
     report = execute(JOBS[:1], rows_of, store, progress=False, poll=0.01, timeout=0.05)
     assert report.pending == [job_id(JOBS[0])] and not report.complete
     other.release(JOBS[0])

@@ -1,7 +1,7 @@
 """Run a sweep's jobs, here or on a Dask cluster, into a :class:`~helpers.sweep.store.Store`.
 
 :func:`execute` runs ``fn(job) -> rows`` for every job that has no shard yet.  Each job runs
-through :func:`run_job` *where it is computed*: it claims the job's lock, calls ``fn``, writes
+through :func:`execute_job` *where it is computed*: it claims the job's lock, calls ``fn``, writes
 the shard and releases the lock.  So
 
 * ``backend="serial"`` runs the jobs one after another in this process;
@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from .store import Store, job_id
 
-__all__ = ["WORKER_ENV", "Report", "execute", "local_cluster", "run_job"]
+__all__ = ["WORKER_ENV", "Report", "execute", "local_cluster", "execute_job"]
 
 BACKENDS = ("serial", "dask")
 
@@ -88,7 +88,7 @@ class Report:
         return text
 
 
-def run_job(job: Any, fn: Callable[[Any], Any], store: Store) -> tuple[str, Any]:
+def execute_job(job: Any, fn: Callable[[Any], Any], store: Store) -> tuple[str, Any]:
     """Run one job here and store its rows: ``("ran", n_rows)``, ``("skipped", 0)`` or
     ``("claimed", 0)`` when a live process elsewhere holds it.
 
@@ -98,9 +98,9 @@ def run_job(job: Any, fn: Callable[[Any], Any], store: Store) -> tuple[str, Any]
     --------
     >>> import tempfile
     >>> store = Store(tempfile.mkdtemp())
-    >>> run_job({"seed": 3}, lambda job: [{"twice": 2 * job["seed"]}], store)
+    >>> execute_job({"seed": 3}, lambda job: [{"twice": 2 * job["seed"]}], store)
     ('ran', 1)
-    >>> run_job({"seed": 3}, lambda job: [{"twice": 2 * job["seed"]}], store)
+    >>> execute_job({"seed": 3}, lambda job: [{"twice": 2 * job["seed"]}], store)
     ('skipped', 0)
     >>> store.frame()
        seed  twice
@@ -126,7 +126,7 @@ def run_job(job: Any, fn: Callable[[Any], Any], store: Store) -> tuple[str, Any]
 def _serial(jobs, fn, store, errors) -> Iterator[tuple[Any, str, Any]]:
     for job in jobs:
         try:
-            yield (job, *run_job(job, fn, store))
+            yield (job, *execute_job(job, fn, store))
         except Exception as err:
             if errors == "raise":
                 raise
@@ -141,7 +141,7 @@ def _dask(jobs, fn, store, client, resources, errors) -> Iterator[tuple[Any, str
     for job in jobs:
         res = resources(job) if callable(resources) else resources
         future = client.submit(
-            run_job, job, fn, store, key=f"sweep-job-{job_id(job)}-{token}", pure=False,
+            execute_job, job, fn, store, key=f"sweep-job-{job_id(job)}-{token}", pure=False,
             resources=res or None,
         )
         futures[future] = job
