@@ -27,6 +27,22 @@ def test_every_chapter_has_one_parameters_cell_with_a_profile():
         assert "profile = " in tagged[0].source, nb.name
 
 
+def test_every_chapter_round_trips_through_jupytext_with_its_parameters(tmp_path):
+    """What a JupyterLab user does: open the text chapter as a notebook, save it, and get the
+    same chapter back (the parameters cell tagged, so papermill can still inject values)."""
+    for nb in NOTEBOOKS:
+        notebook = jupytext.read(nb)
+        ipynb = tmp_path / f"{nb.stem}.ipynb"
+        jupytext.write(notebook, ipynb)
+        back = jupytext.read(ipynb)
+        assert [c.source for c in back.cells] == [c.source for c in notebook.cells], nb.name
+        tags = [c.metadata.get("tags", []) for c in back.cells]
+        assert sum("parameters" in t for t in tags) == 1, nb.name
+        assert [c.metadata for c in back.cells] == [c.metadata for c in notebook.cells], nb.name
+        again = jupytext.reads(jupytext.writes(back, fmt="md:myst"), fmt="md:myst")
+        assert [c.source for c in again.cells] == [c.source for c in notebook.cells], nb.name
+
+
 @pytest.mark.chapter
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_chapter_runs_at_smoke_profile(notebook, tmp_path, monkeypatch):
