@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from helpers import laws
 
@@ -379,3 +381,59 @@ def test_fit_table_flags_and_picks_bounds_by_model():
         laws.fit_table(df, "algorithm", law="power", x="size", y="mi")
     with pytest.raises(ValueError, match="Column"):
         laws.fit_table(df, "algorithm", law="cell", x="cells", y="mi")
+
+
+# --------------------------------------------------------------------------------------------
+# Property checks on random curves: flags consistent with the data, derived numbers only for ok
+# --------------------------------------------------------------------------------------------
+_PROPS = settings(
+    max_examples=25, deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@_PROPS
+@given(
+    log_u=st.floats(0.5, 4.5), i_max=st.floats(0.2, 5.0), sigma=st.floats(0.0, 0.3),
+    shift=st.floats(-3.0, 0.0), seed=st.integers(0, 2**16),
+)
+def test_noise_fit_flags_are_consistent_with_the_data(log_u, i_max, sigma, shift, seed):
+    rng = np.random.default_rng(seed)
+    x = np.repeat(np.geomspace(10, 1e5, 9), 2)
+    y = laws.noise_law(x, 10**log_u, i_max) + rng.normal(0, sigma, x.size) + shift
+    y0 = y.copy()
+    fit = laws.fit_noise_law(x, y)
+    np.testing.assert_array_equal(y, y0)
+    means = np.array([y[x == v].mean() for v in np.unique(x)])
+    if means.max() <= 0:
+        assert not fit.ok and "no positive MI" in fit.reason
+    if fit.ok:
+        assert fit.success and fit.constrained and np.isfinite(fit.r_squared)
+        assert fit.u_bar > 0 and fit.i_max > 0
+        assert fit.i_max - fit.predict(x.max()) <= 1.0
+        assert np.isfinite(fit.collapse()[0]).all()
+        if fit.i_max > -np.log2(0.95):
+            assert np.isfinite(fit.umi90) and fit.umi90 > 0
+    else:
+        assert fit.reason and np.isnan(fit.umi90) and np.isnan(fit.collapse()[1]).all()
+
+
+@_PROPS
+@given(
+    log_n_sat=st.floats(1.0, 6.0), s=st.floats(0.05, 2.0), i_inf=st.floats(-1.0, 8.0),
+    sigma=st.floats(0.0, 0.2), seed=st.integers(0, 2**16),
+)
+def test_cell_fits_stay_inside_their_bounds_and_flag_non_positive_mi(log_n_sat, s, i_inf, sigma,
+                                                                      seed):
+    rng = np.random.default_rng(seed)
+    n = np.repeat(np.geomspace(100, 1e5, 8), 2)
+    y = laws.cell_law(n, 10**log_n_sat, s, i_inf) + rng.normal(0, sigma, n.size)
+    fit = laws.fit_cell_law(n, y)
+    for name, (lo, hi) in laws.cell_law_bounds("deep").items():
+        value = getattr(fit, name)
+        assert np.isfinite(value) and lo * (1 - 1e-9) <= value <= hi * (1 + 1e-9)
+    means = np.array([y[n == v].mean() for v in np.unique(n)])
+    if means.max() <= 0:
+        assert not fit.ok and "no positive MI" in fit.reason
+    if not fit.ok:
+        assert fit.reason and np.isnan(fit.collapse()[0]).all()
