@@ -16,6 +16,12 @@ within half a bit of its capacity (exactly so as :math:`I_\max \to \infty`).
 **Collapse.**  With :math:`A = 2^{-2 I_\max}` and :math:`z = (x/\bar u + A)/(1 - A)`, every noise
 curve satisfies :math:`I - I_\max = -\tfrac12 \log_2((1+z)/z)`; every cell-number curve
 satisfies :math:`(I_\infty - I)^{-1/s} = N / N_\mathrm{sat}`.
+
+**Fit quality.**  Every fit carries ``reason``, empty when the data constrain it (``ok``) and
+otherwise naming why not (failed, flat, never positive, not rising, unconstrained, not
+saturated); a flagged fit keeps its parameters, but its derived numbers (UMI90, collapse
+coordinates) are ``nan``.  Cell-number fits are bounded as the authors bound them
+(:func:`cell_law_bounds`).
 """
 
 from __future__ import annotations
