@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import datasets, laws, noise, profiles, sweep, tasks
+from . import datasets, noise, profiles, sweep, tasks
 
 __all__ = ["EmbeddingModel", "NoiseScalingResult", "noise_scaling", "parse_signal"]
 
@@ -193,8 +193,9 @@ class NoiseScalingResult:
         Every measurement, one row per trained model (the book's tidy schema).
     fits
         One noise-law fit per model at the largest training size: ``u_bar``, ``i_max`` and
-        their errors, ``r_squared``, ``constrained``, ``umi90_table`` (I_max + log2 0.95, the
-        authors' table) and ``umi90_text`` (0.9 · I_max, the paper's text).
+        their errors, ``r_squared``, ``ok`` and ``reason`` (whether the data constrain the fit,
+        and why not), ``umi90`` (I_max + log2 0.95, the authors' table definition) and
+        ``umi90_text`` (0.9 · I_max, the paper's text); both are NaN for a fit that is not ok.
     cell_fits
         Cell-number-law fits at full depth.
     warnings
@@ -219,7 +220,7 @@ class NoiseScalingResult:
         return ax
 
     def _repr_html_(self) -> str:
-        cols = ["model", "u_bar", "i_max", "r_squared", "constrained", "umi90_table", "umi90_text"]
+        cols = ["model", "u_bar", "i_max", "r_squared", "ok", "reason", "umi90", "umi90_text"]
         shown = self.fits[[c for c in cols if c in self.fits.columns]]
         notes = "".join(f"<li>{w}</li>" for w in self.warnings)
         return shown.to_html(index=False) + (f"<ul>{notes}</ul>" if notes else "")
@@ -356,11 +357,6 @@ def noise_scaling(
                       results=results, progress=progress)
     noise_fits, cell_fits = sweep.fit(frame)
     largest = noise_fits[noise_fits["size"] == noise_fits["size"].max()].reset_index(drop=True)
-    for definition in ("table", "text"):
-        largest[f"umi90_{definition}"] = [
-            float(laws.umi90(r.u_bar, r.i_max, definition=definition)) if r.success
-            else np.nan for r in largest.itertuples()
-        ]
     notes = _warnings(counts, frame, spec)
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
@@ -447,7 +443,7 @@ def main(argv=None) -> int:
     sweep.write_csv_atomic(result.fits.drop(columns="fit", errors="ignore"),
                            out / "noise_law_fits.csv")
     result.plot().figure.savefig(out / "noise_law.png", dpi=150, bbox_inches="tight")
-    shown = ["model", "u_bar", "i_max", "r_squared", "umi90_table", "umi90_text"]
+    shown = ["model", "u_bar", "i_max", "r_squared", "ok", "umi90", "umi90_text"]
     print(result.fits[[c for c in shown if c in result.fits.columns]].to_string(index=False))
     print(f"written to {out}/: results.csv, noise_law_fits.csv, noise_law.png")
     return 0

@@ -224,7 +224,8 @@ def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
     """Headline numbers of a sweep, for a chapter's prose.
 
     ``falls_with_noise`` is the fraction of the learned models' noise curves (every model but
-    random projection) whose MI rises with the x-axis (less noise), by Spearman correlation.
+    random projection) whose MI rises with the x-axis (less noise), by Spearman correlation;
+    ``median_r2`` is over the fits that the data constrain (``ok``), ``n_ok_curves`` of them.
 
     Examples
     --------
@@ -240,10 +241,12 @@ def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
     rho = learned.groupby(["task", "signal", "model", "size"])[["x", "mi"]].apply(
         lambda g: g["x"].corr(g["mi"], method="spearman")
     )
-    ok = noise_fits[noise_fits["success"].astype(bool)] if len(noise_fits) else noise_fits
+    flag = "ok" if "ok" in noise_fits.columns else "success"
+    ok = noise_fits[noise_fits[flag].astype(bool)] if len(noise_fits) else noise_fits
     return {
         "n_rows": int(len(results)),
         "n_noise_curves": int(len(noise_fits)),
+        "n_ok_curves": int(len(ok)),
         "median_r2": float(ok["r_squared"].median()) if len(ok) else float("nan"),
         "falls_with_noise": float((rho > 0).mean()) if len(rho) else float("nan"),
         "fit_minutes": float(results["fit_seconds"].sum() / 60),
