@@ -80,7 +80,44 @@ def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     logger.info("offline_assets: MathJax copied to %s", dest.relative_to(app.outdir))
 
 
+def _thebe_enabled(app: Sphinx) -> bool:
+    launch = (app.config.html_theme_options or {}).get("launch_buttons") or {}
+    return bool(launch.get("thebe"))
+
+
+def _is_thebe(script) -> bool:
+    body = getattr(script, "attributes", {}).get("body") or ""
+    filename = getattr(script, "filename", None) or str(script)
+    return "THEBE_JS_URL" in body or filename.endswith("sphinx-thebe.js")
+
+
+def _page_scripts(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Drop sphinx-thebe's scripts when the book has no live-code button, and repeated inline
+    scripts in any case.
+
+    Jupyter Book always loads sphinx-thebe; under Sphinx 7 its inline configuration is written
+    twice into every page (``const THEBE_JS_URL`` declared twice: a JavaScript error) and names a
+    script on a network.  The book's launch buttons are off, so the page needs neither.
+    """
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    keep, seen = [], set()
+    drop_thebe = not _thebe_enabled(app)
+    for js in scripts:
+        body = getattr(js, "attributes", {}).get("body")
+        if drop_thebe and _is_thebe(js):
+            continue
+        if body is not None:
+            if body in seen:
+                continue
+            seen.add(body)
+        keep.append(js)
+    context["script_files"] = keep
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _check_config)
+    app.connect("html-page-context", _page_scripts)
     app.connect("build-finished", _copy_mathjax)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
