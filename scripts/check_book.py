@@ -261,17 +261,18 @@ class PageResult:
 def page_problems(report: dict, events: list[dict]) -> list[str]:
     """The problems of one page, from its in-page report and its DevTools events."""
     problems = []
-    external, missing = set(), set()
+    external, missing, urls = set(), set(), {}
     for e in events:
         p = e.get("params", {})
         if e["method"] == "Network.requestWillBeSent":
-            url = p["request"]["url"]
+            url = urls[p.get("requestId")] = p["request"]["url"]
             if not url.startswith(LOCAL_SCHEMES):
                 external.add(url)
         elif e["method"] == "Network.loadingFailed" and not p.get("canceled"):
-            if p.get("blockedReason") or "BLOCKED" in p.get("errorText", ""):
-                continue
-            missing.add(p.get("errorText", "failed"))
+            url = urls.get(p.get("requestId"), "")
+            if not url.startswith(LOCAL_SCHEMES):
+                continue  # the blocked external request, reported as such
+            missing.add(f"{url} ({p.get('errorText', 'failed')})")
         elif e["method"] == "Runtime.exceptionThrown":
             d = p["exceptionDetails"]
             text = d.get("exception", {}).get("description") or d.get("text", "")
@@ -281,9 +282,8 @@ def page_problems(report: dict, events: list[dict]) -> list[str]:
             url = entry.get("url", "")
             if url and not url.startswith(LOCAL_SCHEMES):
                 continue  # the blocked external request, reported once below
-            if "ERR_FILE_NOT_FOUND" in entry.get("text", ""):
-                missing.add(f"{url or entry['text']}")
-                continue
+            if entry.get("source") == "network" or "ERR_FILE_NOT_FOUND" in entry["text"]:
+                continue  # a failed load, reported from the network events
             problems.append(f"console error: {entry['text'][:160]}")
     problems += [f"external request: {u}" for u in sorted(external)]
     problems += [f"missing local file: {u}" for u in sorted(missing)]
