@@ -79,3 +79,34 @@ def test_bar_rejects_what_is_neither_iterable_nor_count(bad):
         progress.bar(bad)
     with pytest.raises(TypeError, match="twice"):
         progress.bar(3, total=3)
+
+
+_KERNEL = """
+import sys, types, warnings
+for name in ('ipykernel', 'ipykernel.zmqshell'):
+    sys.modules[name] = types.ModuleType(name)
+class Shell:
+    config = {'IPKernelApp': {}}
+import IPython
+IPython.get_ipython = lambda: Shell()  # as inside a Jupyter kernel
+import importlib.util
+assert importlib.util.find_spec('ipywidgets') is None, 'this test needs no ipywidgets'
+with warnings.catch_warnings(record=True) as seen:
+    warnings.simplefilter('always')
+    %s
+    from tqdm.auto import tqdm  # what scvi-tools and scanpy do
+print(sum('IProgress' in str(w.message) for w in seen), tqdm.__module__)
+"""
+
+
+@pytest.mark.parametrize(("first", "expected"), [("import helpers", "0"), ("pass", "1")])
+def test_tqdm_auto_settled_quietly_in_a_kernel_without_ipywidgets(first, expected):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _KERNEL % first], capture_output=True,
+                         text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    n_warnings, module = out.stdout.split()
+    assert n_warnings == expected  # without helpers first, tqdm.auto warns (the control)
+    assert module in ("tqdm.std", "tqdm.asyncio")  # the text bar, never a widget

@@ -27,6 +27,7 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 from __future__ import annotations
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
 
@@ -48,6 +49,9 @@ _SUBMODULES = (
 )
 
 __all__ = [*_SUBMODULES, "__version__"]
+
+if "ipykernel" in sys.modules:  # in a notebook: no "IProgress not found" (see helpers.progress)
+    importlib.import_module(f"{__name__}.progress").settle_tqdm_auto()
 
 
 def __getattr__(name: str):

@@ -25,13 +25,15 @@ Examples
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
+import warnings
 from collections.abc import Iterable
 
-from tqdm.std import tqdm
+from tqdm.std import TqdmWarning, tqdm
 
-__all__ = ["ENV", "bar", "enabled"]
+__all__ = ["ENV", "bar", "enabled", "settle_tqdm_auto"]
 
 #: the environment variable that turns every bar on (``1``) or off (``0``)
 ENV = "NOISESCALING_PROGRESS"
@@ -145,3 +147,27 @@ def bar(
     return tqdm(
         iterable, desc=desc, total=total, disable=bool(disable) or not enabled(), **kwargs
     )
+
+
+def settle_tqdm_auto() -> bool:
+    """In a Jupyter kernel without ``ipywidgets``, import ``tqdm.auto`` once, without its warning.
+
+    scvi-tools and scanpy import ``tqdm.auto``; in a kernel without ``ipywidgets`` it warns
+    ``IProgress not found`` (printing the path of the environment into the notebook) and falls
+    back to the text bar.  The book has no widgets on purpose (a built page would need a widget
+    manager from a network), so the fallback is what we want: import it here, quietly, before the
+    libraries do.  ``import helpers`` calls this when it runs inside a kernel.
+
+    Returns
+    -------
+    bool
+        Whether ``tqdm.auto`` was imported here (``False`` outside a kernel, or with ipywidgets).
+    """
+    if "ipykernel" not in sys.modules or "tqdm.auto" in sys.modules:
+        return False
+    if importlib.util.find_spec("ipywidgets") is not None:
+        return False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+        import tqdm.auto  # noqa: F401
+    return True
