@@ -197,3 +197,13 @@ def test_offline_assets_refuses_a_network_mathjax():
         assets._check_config(None, SimpleNamespace(mathjax_path="elsewhere/mathjax.js"))
     assets._check_config(None, SimpleNamespace(mathjax_path="mathjax/tex-chtml.js"))
     assert (assets.mathjax_source() / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+
+
+def test_offline_assets_stops_the_build_without_mathjax(monkeypatch):
+    from types import SimpleNamespace
+
+    from sphinx.errors import ExtensionError
+
+    monkeypatch.setitem(sys.modules, "mathjax", None)  # as if not installed
+    with pytest.raises(ExtensionError, match="pip install django-static-mathjax"):
+        assets._check_config(None, SimpleNamespace(mathjax_path="mathjax/tex-chtml.js"))
