@@ -101,6 +101,11 @@ _PAGE_REPORT = r"""
 })()
 """
 
+#: paths of a build machine whatever its folders: an installed package, a kernel's cell file,
+#: papermill's record of where it ran
+_MACHINE_PATTERNS = (
+    r"[\w.-]*/site-packages/", r"[\w./-]*/ipykernel_\d+/", r'"(?:input|output)_path": "/[^"]*"',
+)
 _REDIRECT = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]+)"', re.IGNORECASE)
 _RAW_MATH = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{")
 _WARNING_LINE = re.compile(r"^.*\b\w*Warning:.*$", re.MULTILINE)
@@ -324,7 +329,7 @@ def machine_paths(html_dir: Path, extra: list[str] | tuple[str, ...] = ()) -> li
 def path_leaks(html_dir: Path, forbidden: list[str]) -> dict[str, list[str]]:
     """Files of the build (relative names) that contain a forbidden path or ``site-packages``."""
     leaks: dict[str, list[str]] = {}
-    pattern = re.compile("|".join([*map(re.escape, forbidden), r"[\w.-]*/site-packages/"]))
+    pattern = re.compile("|".join([*map(re.escape, forbidden), *_MACHINE_PATTERNS]))
     for f in sorted(html_dir.rglob("*")):
         rel = f.relative_to(html_dir).as_posix()
         if not f.is_file() or f.suffix not in TEXT_SUFFIXES or rel.startswith("_static/mathjax/"):

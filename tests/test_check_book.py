@@ -181,8 +181,11 @@ def test_path_leaks_finds_paths_in_every_text_file(tmp_path):
     (tmp_path / "a.html").write_text(f"<pre>{tmp_path}/results/x.csv</pre>")
     (tmp_path / "b.ipynb").write_text('{"text": "/usr/lib/python3/site-packages/y.py"}')
     (tmp_path / "c.html").write_text("<p>results/sc_protein</p>")
+    (tmp_path / "d.html").write_text("<pre>/tmp/ipykernel_2981/17.py:19: UserWarning</pre>")
+    (tmp_path / "e.ipynb").write_text('{"papermill": {"input_path": "/srv/runs/a.ipynb"}}')
     leaks = check.path_leaks(tmp_path, [f"{tmp_path}/"])
-    assert sorted(leaks) == ["a.html", "b.ipynb"]
+    assert sorted(leaks) == ["a.html", "b.ipynb", "d.html", "e.ipynb"]
+    assert leaks["d.html"] == ["/tmp/ipykernel_2981/"]
 
 
 def test_offline_assets_refuses_a_network_mathjax():
