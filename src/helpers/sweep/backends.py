@@ -26,8 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm import tqdm
-
+from ..progress import bar as progress_bar
 from .store import Store, job_id
 
 __all__ = ["WORKER_ENV", "Report", "execute", "local_cluster", "execute_job"]
@@ -322,8 +321,8 @@ def execute(
         own_cluster = local_cluster(n_workers, resources=worker_res)
         client = Client(own_cluster)
 
-    bar = tqdm(total=len(todo), initial=report.skipped, desc="sweep", unit="job",
-               disable=not progress)
+    bar = progress_bar(len(todo), initial=report.skipped, desc="sweep", unit="job",
+                       disable=not progress)
     waiting: list[Any] = []
     deadline = None if timeout is None else time.monotonic() + timeout
     try:

@@ -53,11 +53,13 @@ __all__ = [
     "package_versions",
     "remove_orphans",
     "results_dir",
+    "shown_path",
     "write_atomic",
     "write_csv_atomic",
 ]
 
 RESULTS_ENV = "NOISESCALING_RESULTS"
+_REPO = Path(__file__).resolve().parents[3]  # the repository (src/helpers/sweep/store.py)
 
 #: The published schema that every single-cell result row carries.
 PUBLISHED_COLUMNS = [
@@ -98,11 +100,36 @@ def results_dir(*parts: str, create: bool = True) -> Path:
     'published'
     """
     root = os.environ.get(RESULTS_ENV)
-    base = Path(root) if root else Path(__file__).resolve().parents[3] / "results"
+    base = Path(root) if root else _REPO / "results"
     path = base.joinpath(*parts)
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a chapter prints it: never the absolute path of the machine that ran it.
+
+    Inside the repository the path is given relative to it (``results/sc_protein``), under
+    ``$NOISESCALING_RESULTS`` relative to that (``$NOISESCALING_RESULTS/sc_protein``); anywhere
+    else only its last part is shown (``…/sc_protein``).
+
+    Examples
+    --------
+    >>> shown_path(_REPO / "notebooks" / "theory.md")
+    'notebooks/theory.md'
+    >>> shown_path("/somewhere/else/runs")
+    '…/runs'
+    """
+    p = Path(path).resolve()
+    env = os.environ.get(RESULTS_ENV)
+    bases = [(Path(env).resolve(), f"${RESULTS_ENV}")] if env else []
+    bases.append((_REPO, ""))
+    for base, label in bases:
+        if p == base or base in p.parents:
+            rel = p.relative_to(base).as_posix()
+            return "/".join(x for x in (label, rel) if x and x != ".") or "."
+    return f"…/{p.name}"
 
 
 def package_versions(packages: Iterable[str] = _TRACKED_PACKAGES) -> str:
