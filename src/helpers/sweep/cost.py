@@ -86,11 +86,10 @@ def plan(
 
     Examples
     --------
-    >>> plan("sc_protein", profile="paper", models=["SCVI"], n_samples=161_764,
-    ...      throughput={"SCVI": 3200.0})[["jobs"]]
-           jobs
-    model
-    SCVI    300
+    >>> table = plan("sc_protein", profile="paper", models=["SCVI"], n_samples=161_764,
+    ...              throughput={"SCVI": 3200.0})
+    >>> int(table.loc["SCVI", "jobs"])  # 10 levels x 10 sizes x 3 seeds
+    300
     """
     spec = tasks.get(task)
     prof = profiles.get(profile)
