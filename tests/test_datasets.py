@@ -127,6 +127,21 @@ def test_larry_subset_obs_and_clones(larry):
     assert np.array_equal(larry.obs["clone"].to_numpy(), clones.indices)
 
 
+def test_dlpfc_visium_counts_layers_and_positions(real_env):
+    # numbers measured on section 151673 of the paste2 1.0.1 sdist (PyPI)
+    a = _load(ds.load_dlpfc_visium)
+    assert a.shape == (2929, 11381)
+    _assert_raw_counts(a)
+    assert a.X.max() == 610 and _median_umis(a) == 3674
+    assert a.obs["layer"].value_counts().to_dict()["WM"] == 513 and a.obs["layer"].nunique() == 7
+    assert a.obsm["spatial"].shape == (2929, 2)
+    # the layer labels belong to the right spots: the myelin gene MBP rises towards white matter
+    mbp = pd.Series(a[:, "MBP"].X.toarray().ravel()).groupby(a.obs["layer"].to_numpy()).mean()
+    assert mbp["WM"] > 3 * mbp["Layer6"] > 3 * mbp["Layer1"]
+    with pytest.raises(ValueError, match="Unknown DLPFC section"):
+        ds.load_dlpfc_visium("999")
+
+
 def test_klein2015_counts_and_days(klein):
     # numbers measured on the tmscc 0.3.0 copy of GSE65525 (1,000 cells x 900 genes)
     assert klein.shape == (1000, 900)
