@@ -622,7 +622,10 @@ __all__.append("fit_table")
 # --------------------------------------------------------------------------------------------
 # Joint law: cells × depth
 # --------------------------------------------------------------------------------------------
-__all__ += ["JOINT_FORMS", "JointLawFit", "cross_validate_joint", "fit_joint_law", "joint_law"]
+__all__ += [
+    "JOINT_FORMS", "JointLawFit", "cross_validate_joint", "fit_joint_law", "joint_law",
+    "joint_noise_params",
+]
 
 #: Candidate joint forms. Each is Eq. 1 in ``x`` with the cell-number law as its capacity,
 #: :math:`I_\max(N) = I_\infty - (N/N_\mathrm{sat})^{-s}`; they differ in how ū moves with N.
@@ -660,13 +663,27 @@ def joint_law(n, x, *, u_bar, i_inf, n_sat, s, beta=0.0, b=None):
     >>> abs(float(joint_law(800.0, 1e15, **p)) - cell_law(800.0, 200.0, 0.5, 3.0)) < 1e-6
     True
     """
+    u, i_max = joint_noise_params(n, u_bar=u_bar, i_inf=i_inf, n_sat=n_sat, s=s, beta=beta, b=b)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return noise_law(x, u, i_max)
+
+
+def joint_noise_params(n, *, u_bar, i_inf, n_sat, s, beta=0.0, b=None):
+    """The parameters (ū(N), I_max(N)) of Eq. 1 at ``n`` training cells under the joint law.
+
+    Examples
+    --------
+    >>> u, i = joint_noise_params(300.0, u_bar=500.0, i_inf=3.0, n_sat=300.0, s=0.5, beta=1.0)
+    >>> round(float(u / 500.0), 4), float(i)
+    (2.7183, 2.0)
+    """
     n = np.asarray(n, dtype=float)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         ratio = n / n_sat
         i_max = i_inf - np.power(ratio, -s)
         shift = beta * np.power(ratio, -(s if b is None else b))
         u = u_bar * np.exp(np.clip(shift, -50.0, 50.0))
-        return noise_law(x, u, i_max)
+    return u, i_max
 
 
 def _joint_params(theta, form):
@@ -709,6 +726,8 @@ class JointLawFit:
     theta, cov
         The fitted vector on the optimiser's scale (log for positive parameters) and its
         covariance, for sampling (:meth:`sample_params`) and bands (:meth:`band`).
+    domain
+        The range of ``n`` and of ``x`` the fit saw (beyond it the law extrapolates).
     r_squared
         Coefficient of determination over every point.
     """
@@ -723,6 +742,7 @@ class JointLawFit:
     errors: dict
     r_squared: float
     success: bool
+    domain: dict = field(default_factory=dict)
 
     @property
     def n_points(self) -> int:
@@ -742,15 +762,11 @@ class JointLawFit:
 
     def u_bar_at(self, n):
         """The noise scale ū(N) of Eq. 1 at ``n`` training cells."""
-        p = self.params
-        ratio = np.asarray(n, float) / p["n_sat"]
-        shift = p.get("beta", 0.0) * np.power(ratio, -p.get("b", p["s"]))
-        return p["u_bar"] * np.exp(np.clip(shift, -50.0, 50.0))
+        return joint_noise_params(n, **self.params)[0]
 
     def i_max_at(self, n):
         """The capacity I_max(N) of Eq. 1 at ``n`` training cells (the cell-number law)."""
-        p = self.params
-        return cell_law(n, p["n_sat"], p["s"], p["i_inf"])
+        return joint_noise_params(n, **self.params)[1]
 
     @property
     def noise_edge(self) -> NoiseLawFit:
@@ -807,6 +823,7 @@ class JointLawFit:
             "r_squared": self.r_squared,
             "n_points": self.n_points,
             "success": self.success,
+            "domain": {k: [float(v) for v in lims] for k, lims in self.domain.items()},
         }
 
     @classmethod
@@ -821,6 +838,7 @@ class JointLawFit:
             cov=np.asarray(d["cov"], float), params={k: float(v) for k, v in d["params"].items()},
             errors={k: float(v) for k, v in d["errors"].items()},
             r_squared=float(d["r_squared"]), success=bool(d["success"]),
+            domain={k: tuple(v) for k, v in d.get("domain", {}).items()},
         )
 
 
@@ -959,6 +977,7 @@ def fit_joint_law(n, x, mi, *, form: str = "coupled", starts=None,
     return JointLawFit(
         form=form, n=n, x=x, mi=y, theta=theta, cov=cov, params=params, errors=errors,
         r_squared=_r_squared(y, fitted), success=bool(best.success and ok),
+        domain={"n": (float(n.min()), float(n.max())), "x": (float(x.min()), float(x.max()))},
     )
 
 
