@@ -59,6 +59,15 @@ def test_optimum_matches_brute_force_on_released_grids(released, key):
         assert abs(opt.mi - ref.mi) <= 0.01 * abs(ref.mi)
 
 
+def test_depth_limit_is_respected_and_binds_like_brute_force(synthetic_fit):
+    opt = plan.optimal_design(synthetic_fit, 1e9, max_depth=500.0, uncertainty=0)
+    ref = plan.brute_force_design(synthetic_fit, 1e9, max_depth=500.0)
+    assert opt.umis_per_cell <= 500.0 * (1 + 1e-9)
+    assert opt.mi == pytest.approx(ref.mi, rel=0.01)
+    cheap = plan.cheapest_design(synthetic_fit, fraction=0.5, max_depth=200.0, uncertainty=0)
+    assert cheap.umis_per_cell <= 200.0 * (1 + 1e-9)
+
+
 def test_more_budget_never_buys_less(synthetic_fit):
     curve = plan.allocation_curve(synthetic_fit, np.geomspace(1e6, 1e11, 12))
     assert np.all(np.diff(curve["mi"]) > 0)

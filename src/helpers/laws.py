@@ -806,7 +806,17 @@ class JointLawFit:
         return mid - half, mid + half
 
     def sample_params(self, size: int, *, seed: int = 0) -> list[dict]:
-        """``size`` parameter sets drawn from the fit's (log-scale) normal approximation."""
+        """``size`` parameter sets drawn from the fit's (log-scale) normal approximation.
+
+        Raises
+        ------
+        ValueError
+            If the fit has no finite covariance (an unconstrained direction, e.g. a model whose
+            information does not depend on N at all).
+        """
+        if not np.all(np.isfinite(self.cov)):
+            msg = f"This {self.form!r} fit has no finite covariance to sample from."
+            raise ValueError(msg)
         rng = np.random.default_rng(seed)
         draws = rng.multivariate_normal(self.theta, self.cov, size=size, method="eigh")
         return [_joint_params(t, self.form) for t in draws]
@@ -942,12 +952,22 @@ def fit_joint_law(n, x, mi, *, form: str = "coupled", starts=None,
             below = fit_joint_law(n, x, y, form=_BELOW[form])
         candidates = _extend_starts(below.theta, form)
     candidates += [np.asarray(t, float) for t in (starts or [])]
+    # N_sat at most 10x the largest training size: beyond it the data cannot tell I_inf from
+    # a logarithm in N (s -> 0, N_sat -> inf, I_inf -> inf all fit alike); s in [0.01, 10].
+    lower = np.full(len(names), -np.inf)
+    upper = np.full(len(names), np.inf)
+    upper[2] = np.log(10 * n.max())
+    lower[3], upper[3] = np.log(0.01), np.log(10.0)
+    if form == "free":
+        lower[5], upper[5] = np.log(0.01), np.log(10.0)
     best = None
     for start in candidates:
+        start = np.clip(start, lower + 1e-9, upper - 1e-9)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                res = least_squares(resid, start, method="lm", x_scale="jac", max_nfev=4000)
+                res = least_squares(resid, start, method="trf", bounds=(lower, upper),
+                                    x_scale="jac", max_nfev=4000)
             except (ValueError, FloatingPointError):
                 continue
         if np.isfinite(res.cost) and (best is None or res.cost < best.cost):

@@ -263,13 +263,19 @@ def load_fit(path) -> laws.JointLawFit:
 # --------------------------------------------------------------------------------------------
 # Searches
 # --------------------------------------------------------------------------------------------
-def _cell_bounds(costs: Costs, budget: float | None, n_range) -> tuple[float, float]:
+def _cell_bounds(costs: Costs, budget: float | None, n_range,
+                 max_depth: float | None = None) -> tuple[float, float]:
     lo, hi = float(n_range[0]), float(n_range[1])
+    if max_depth is not None and not max_depth > 0:
+        msg = f"max_depth must be positive (got {max_depth!r})."
+        raise ValueError(msg)
     if budget is not None:
         hi = min(hi, costs.max_cells(budget) * (1 - 1e-9))
         if costs.per_umi == 0:
             msg = "optimal_design needs a positive per_umi cost (depth would be free)."
             raise ValueError(msg)
+        if max_depth is not None:  # no deeper than max_depth: at least this many cells
+            lo = max(lo, (budget - costs.fixed) / (costs.per_cell + max_depth * costs.per_umi))
     if not (0 < lo < hi):
         msg = f"No cells to search: the cell range is ({lo:g}, {hi:g})."
         raise ValueError(msg)
@@ -302,13 +308,15 @@ def _best_on_budget(params, budget, costs, lo, hi):
     return n, float(costs.depth_on_budget(n, budget)), mi
 
 
-def _cheapest_for(params, target, costs, lo, hi):
+def _cheapest_for(params, target, costs, lo, hi, max_depth=None):
+    limit = np.inf if max_depth is None else max_depth
+
     def neg_cost(log_n):
         u, i_max = laws.joint_noise_params(np.exp(log_n), **params)
         capacity = np.maximum(i_max, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             x = laws.invert_noise_law(np.minimum(target, capacity), u, capacity)
-        return np.where(target < i_max, -costs.total(np.exp(log_n), x), -np.inf)
+        return np.where((target < i_max) & (x <= limit), -costs.total(np.exp(log_n), x), -np.inf)
 
     log_n, neg = _argmax_log(neg_cost, lo, hi)
     if not np.isfinite(neg):
@@ -339,13 +347,16 @@ def _draws(fit, uncertainty, seed):
     if isinstance(uncertainty, int):
         if uncertainty <= 0:
             return []
-        return fit.sample_params(uncertainty, seed=seed)
+        try:
+            return fit.sample_params(uncertainty, seed=seed)
+        except (ValueError, np.linalg.LinAlgError):  # no covariance: no interval (NaN edges)
+            return []
     return [f.params if hasattr(f, "params") else dict(f) for f in uncertainty]
 
 
 def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs(),
-                   n_range=(10.0, 1e9), uncertainty=200, level: float = 0.95,
-                   seed: int = 0) -> Design:
+                   n_range=(10.0, 1e9), max_depth: float | None = None, uncertainty=200,
+                   level: float = 0.95, seed: int = 0) -> Design:
     """The (cells, UMIs per cell) on the budget line with the most predicted information.
 
     Parameters
@@ -360,6 +371,9 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
     n_range
         Range of cells searched (the law extrapolates beyond its fitted grid; the result says
         so in ``extrapolated``).
+    max_depth
+        The deepest design allowed, UMIs per cell (a cell's library holds a finite number of
+        molecules); ``None`` for no limit.
     uncertainty
         Number of parameter draws from the fit's covariance (0: no interval), or a list of
         fits (e.g. from :func:`bootstrap_fits`) whose parameters are used instead.
@@ -388,7 +402,7 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
     if not (np.isfinite(budget) and budget > costs.fixed):
         msg = f"The budget ({budget!r}) must exceed the fixed cost ({costs.fixed!r})."
         raise ValueError(msg)
-    lo, hi = _cell_bounds(costs, budget, n_range)
+    lo, hi = _cell_bounds(costs, budget, n_range, max_depth)
     n, x, mi = _best_on_budget(fit.params, budget, costs, lo, hi)
     spread = {}
     draws = _draws(fit, uncertainty, seed)
@@ -409,8 +423,8 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
 
 def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
                     fraction: float | None = None, costs: Costs = Costs(),
-                    n_range=(10.0, 1e9), uncertainty=200, level: float = 0.95,
-                    seed: int = 0) -> Design:
+                    n_range=(10.0, 1e9), max_depth: float | None = None, uncertainty=200,
+                    level: float = 0.95, seed: int = 0) -> Design:
     """The cheapest (cells, UMIs per cell) whose predicted information reaches a target.
 
     Parameters
@@ -420,7 +434,7 @@ def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
     target, fraction
         The information to reach, in bits, or as a fraction of the capacity :math:`I_\\infty`
         (give exactly one).
-    costs, n_range, uncertainty, level, seed
+    costs, n_range, max_depth, uncertainty, level, seed
         As in :func:`optimal_design`; the interval is over the cost each draw needs
         (reported in ``cells_*``/``umis_*`` for the design and ``mi_*`` for the information
         the nominal design reaches under each draw).
@@ -452,8 +466,8 @@ def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
     if not 0 < target < i_inf:
         msg = f"target must lie in (0, I_inf = {i_inf:.3g}) bits (got {target!r})."
         raise ValueError(msg)
-    lo, hi = _cell_bounds(costs, None, n_range)
-    n, x, cost = _cheapest_for(fit.params, target, costs, lo, hi)
+    lo, hi = _cell_bounds(costs, None, n_range, max_depth)
+    n, x, cost = _cheapest_for(fit.params, target, costs, lo, hi, max_depth)
     spread = {}
     draws = _draws(fit, uncertainty, seed)
     if draws and np.isfinite(cost):
@@ -461,7 +475,7 @@ def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
         for p in draws:
             at_design.append(float(laws.joint_law(n, x, **p)))
             if target < p["i_inf"]:
-                dn, dx, _ = _cheapest_for(p, target, costs, lo, hi)
+                dn, dx, _ = _cheapest_for(p, target, costs, lo, hi, max_depth)
                 ns.append(dn)
                 xs.append(dx)
         spread = dict(zip(("mi_lo", "mi_hi"), _interval(at_design, level), strict=True))
@@ -473,12 +487,13 @@ def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
 
 
 def brute_force_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs(),
-                       n_range=(10.0, 1e9), points: int = 200_001) -> Design:
+                       n_range=(10.0, 1e9), max_depth: float | None = None,
+                       points: int = 200_001) -> Design:
     """The best of ``points`` designs spread evenly in ln N along the budget line.
 
     The reference that :func:`optimal_design` is tested against; no interval.
     """
-    lo, hi = _cell_bounds(costs, budget, n_range)
+    lo, hi = _cell_bounds(costs, budget, n_range, max_depth)
     n = np.exp(np.linspace(np.log(lo), np.log(hi), points))
     x = costs.depth_on_budget(n, budget)
     mi = np.where(np.isfinite(x), fit.predict(n, np.nan_to_num(x, nan=0.0)), -np.inf)
@@ -488,11 +503,12 @@ def brute_force_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = C
 
 
 def allocation_curve(fit: laws.JointLawFit, budgets, *, costs: Costs = Costs(),
-                     n_range=(10.0, 1e9), uncertainty=0, seed: int = 0) -> pd.DataFrame:
+                     n_range=(10.0, 1e9), max_depth: float | None = None, uncertainty=0,
+                     seed: int = 0) -> pd.DataFrame:
     """The optimal design for each budget, one row per budget (see :func:`optimal_design`)."""
     rows = []
     for b in np.asarray(budgets, dtype=float):
-        d = optimal_design(fit, float(b), costs=costs, n_range=n_range,
+        d = optimal_design(fit, float(b), costs=costs, n_range=n_range, max_depth=max_depth,
                            uncertainty=uncertainty, seed=seed)
         rows.append({"budget": float(b), **d.to_dict()})
     return pd.DataFrame(rows)
@@ -582,6 +598,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="fewest cells searched (default: %(default)s)")
     o.add_argument("--max-cells", type=float, default=1e9,
                    help="most cells searched (default: %(default)g)")
+    o.add_argument("--max-umis-per-cell", type=float, default=None,
+                   help="deepest design allowed, UMIs per cell (default: no limit)")
     o.add_argument("--draws", type=int, default=200,
                    help="parameter draws for the interval; 0 for none (default: %(default)s)")
     o.add_argument("--seed", type=int, default=0, help="seed of the draws (default: %(default)s)")
@@ -620,10 +638,12 @@ def main(argv=None) -> int:
         n_range = (args.min_cells, args.max_cells)
         if args.budget is not None:
             design = optimal_design(fit, args.budget, costs=costs, n_range=n_range,
-                                    uncertainty=args.draws, seed=args.seed)
+                                    max_depth=args.max_umis_per_cell, uncertainty=args.draws,
+                                    seed=args.seed)
         elif any(questions):
             design = cheapest_design(fit, target=args.target, fraction=args.fraction,
-                                     costs=costs, n_range=n_range, uncertainty=args.draws,
+                                     costs=costs, n_range=n_range,
+                                     max_depth=args.max_umis_per_cell, uncertainty=args.draws,
                                      seed=args.seed)
         else:
             design = None
