@@ -20,6 +20,7 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``models``     random projection, PCA, scVI and a Geneformer-style BERT
 ``sweep``      resumable, atomic tidy results tables for parameter sweeps
 ``experiment`` one single-cell task end to end: noise → models → probe → table
+``plan``       experimental design from the joint cells × depth law (also a command line)
 =============  ==============================================================
 """
 
@@ -43,6 +44,7 @@ _SUBMODULES = (
     "models",
     "sweep",
     "experiment",
+    "plan",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]

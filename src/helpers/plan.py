@@ -49,11 +49,13 @@ __all__ = [
     "bootstrap_fits",
     "brute_force_design",
     "cheapest_design",
+    "design_table",
     "fit_released",
     "law_from_marginals",
     "load_fit",
     "main",
     "optimal_design",
+    "released_fits",
     "save_fit",
 ]
 
@@ -237,6 +239,53 @@ def fit_released(task: str, model: str, *, form: str = "coupled") -> laws.JointL
         msg = f"No released grid for model {model!r}; choose one of {sorted(set(sc['model']))}."
         raise ValueError(msg)
     return laws.fit_joint_law(grid["size"], grid["x"], grid["mi"], form=form)
+
+
+def released_fits(*, form: str = "coupled") -> dict:
+    """The joint law fitted to every released single-cell grid, keyed by ``(task, model)``."""
+    from . import published
+
+    sc = published.single_cell()
+    return {
+        key: laws.fit_joint_law(g["size"], g["x"], g["mi"], form=form)
+        for key, g in sc.groupby(["task", "model"], sort=True)
+    }
+
+
+def design_table(fits: dict, budget: float, *, costs: Costs = Costs(), reads_per_umi=None,
+                 n_range=(10.0, 1e9), max_depth: float | None = None, uncertainty=200,
+                 seed: int = 0) -> pd.DataFrame:
+    """The optimal design of each fit for one budget, one row per fit.
+
+    Parameters
+    ----------
+    fits
+        Joint laws keyed by a tuple (e.g. ``(task, model)`` from :func:`released_fits`) or a
+        string.
+    budget, costs, n_range, max_depth, uncertainty, seed
+        As in :func:`optimal_design`.
+    reads_per_umi
+        When given, the depth is also reported in sequencing reads per cell.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The keys (``task``, ``model`` for pairs), the :class:`Design` fields and, for each
+        fit, ``umi90`` of its large-N edge (the depth that reaches 90 % of I∞ with unlimited
+        cells).
+    """
+    rows = []
+    for key, fit in fits.items():
+        ident = dict(zip(("task", "model"), key, strict=False)) if isinstance(key, tuple) else {
+            "name": key}
+        d = optimal_design(fit, budget, costs=costs, n_range=n_range, max_depth=max_depth,
+                           uncertainty=uncertainty, seed=seed)
+        row = {**ident, **d.to_dict(), "umi90": laws.umi90(fit.params["u_bar"],
+                                                            fit.params["i_inf"])}
+        if reads_per_umi is not None:
+            row["reads_per_cell"] = d.umis_per_cell * reads_per_umi
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def save_fit(fit: laws.JointLawFit, path) -> Path:
