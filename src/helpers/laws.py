@@ -818,8 +818,11 @@ class JointLawFit:
             msg = f"This {self.form!r} fit has no finite covariance to sample from."
             raise ValueError(msg)
         rng = np.random.default_rng(seed)
-        draws = rng.multivariate_normal(self.theta, self.cov, size=size, method="eigh")
-        return [_joint_params(t, self.form) for t in draws]
+        vals, vecs = np.linalg.eigh(0.5 * (self.cov + self.cov.T))
+        root = vecs * np.sqrt(np.clip(vals, 0, None))  # PSD part: round-off negatives dropped
+        draws = self.theta + rng.standard_normal((size, self.theta.size)) @ root.T
+        with np.errstate(over="ignore"):
+            return [_joint_params(t, self.form) for t in draws]
 
     def to_dict(self) -> dict:
         """Parameters, errors and the covariance as plain JSON-ready values."""

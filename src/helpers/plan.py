@@ -253,8 +253,8 @@ def released_fits(*, form: str = "coupled") -> dict:
 
 
 def design_table(fits: dict, budget: float, *, costs: Costs = Costs(), reads_per_umi=None,
-                 n_range=(10.0, 1e9), max_depth: float | None = None, uncertainty=200,
-                 seed: int = 0) -> pd.DataFrame:
+                 n_range=(10.0, 1e9), max_depth: float | None = None,
+                 within: float | None = None, uncertainty=200, seed: int = 0) -> pd.DataFrame:
     """The optimal design of each fit for one budget, one row per fit.
 
     Parameters
@@ -262,7 +262,7 @@ def design_table(fits: dict, budget: float, *, costs: Costs = Costs(), reads_per
     fits
         Joint laws keyed by a tuple (e.g. ``(task, model)`` from :func:`released_fits`) or a
         string.
-    budget, costs, n_range, max_depth, uncertainty, seed
+    budget, costs, n_range, max_depth, within, uncertainty, seed
         As in :func:`optimal_design`.
     reads_per_umi
         When given, the depth is also reported in sequencing reads per cell.
@@ -279,7 +279,7 @@ def design_table(fits: dict, budget: float, *, costs: Costs = Costs(), reads_per
         ident = dict(zip(("task", "model"), key, strict=False)) if isinstance(key, tuple) else {
             "name": key}
         d = optimal_design(fit, budget, costs=costs, n_range=n_range, max_depth=max_depth,
-                           uncertainty=uncertainty, seed=seed)
+                           within=within, uncertainty=uncertainty, seed=seed)
         row = {**ident, **d.to_dict(), "umi90": laws.umi90(fit.params["u_bar"],
                                                             fit.params["i_inf"])}
         if reads_per_umi is not None:
@@ -312,6 +312,19 @@ def load_fit(path) -> laws.JointLawFit:
 # --------------------------------------------------------------------------------------------
 # Searches
 # --------------------------------------------------------------------------------------------
+def _limits(fit, n_range, max_depth, within):
+    """Cell range and depth limit, narrowed to ``within`` times the fitted grid when given."""
+    if within is None:
+        return n_range, max_depth
+    if not within >= 1 or not fit.domain:
+        msg = f"within must be >= 1 and needs a fit that knows its grid (got {within!r})."
+        raise ValueError(msg)
+    (n_lo, n_hi), (_, x_hi) = fit.domain["n"], fit.domain["x"]
+    n_range = (max(n_range[0], n_lo / within), min(n_range[1], n_hi * within))
+    depth = x_hi * within
+    return n_range, depth if max_depth is None else min(max_depth, depth)
+
+
 def _cell_bounds(costs: Costs, budget: float | None, n_range,
                  max_depth: float | None = None) -> tuple[float, float]:
     lo, hi = float(n_range[0]), float(n_range[1])
@@ -404,8 +417,9 @@ def _draws(fit, uncertainty, seed):
 
 
 def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs(),
-                   n_range=(10.0, 1e9), max_depth: float | None = None, uncertainty=200,
-                   level: float = 0.95, seed: int = 0) -> Design:
+                   n_range=(10.0, 1e9), max_depth: float | None = None,
+                   within: float | None = None, uncertainty=200, level: float = 0.95,
+                   seed: int = 0) -> Design:
     """The (cells, UMIs per cell) on the budget line with the most predicted information.
 
     Parameters
@@ -423,6 +437,9 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
     max_depth
         The deepest design allowed, UMIs per cell (a cell's library holds a finite number of
         molecules); ``None`` for no limit.
+    within
+        Search only designs within this factor of the grid the law was fitted on (cells and
+        depth both); ``None`` to extrapolate freely.
     uncertainty
         Number of parameter draws from the fit's covariance (0: no interval), or a list of
         fits (e.g. from :func:`bootstrap_fits`) whose parameters are used instead.
@@ -451,6 +468,7 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
     if not (np.isfinite(budget) and budget > costs.fixed):
         msg = f"The budget ({budget!r}) must exceed the fixed cost ({costs.fixed!r})."
         raise ValueError(msg)
+    n_range, max_depth = _limits(fit, n_range, max_depth, within)
     lo, hi = _cell_bounds(costs, budget, n_range, max_depth)
     n, x, mi = _best_on_budget(fit.params, budget, costs, lo, hi)
     spread = {}
@@ -472,8 +490,9 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
 
 def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
                     fraction: float | None = None, costs: Costs = Costs(),
-                    n_range=(10.0, 1e9), max_depth: float | None = None, uncertainty=200,
-                    level: float = 0.95, seed: int = 0) -> Design:
+                    n_range=(10.0, 1e9), max_depth: float | None = None,
+                    within: float | None = None, uncertainty=200, level: float = 0.95,
+                    seed: int = 0) -> Design:
     """The cheapest (cells, UMIs per cell) whose predicted information reaches a target.
 
     Parameters
@@ -483,7 +502,7 @@ def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
     target, fraction
         The information to reach, in bits, or as a fraction of the capacity :math:`I_\\infty`
         (give exactly one).
-    costs, n_range, max_depth, uncertainty, level, seed
+    costs, n_range, max_depth, within, uncertainty, level, seed
         As in :func:`optimal_design`; the interval is over the cost each draw needs
         (reported in ``cells_*``/``umis_*`` for the design and ``mi_*`` for the information
         the nominal design reaches under each draw).
@@ -515,6 +534,7 @@ def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
     if not 0 < target < i_inf:
         msg = f"target must lie in (0, I_inf = {i_inf:.3g}) bits (got {target!r})."
         raise ValueError(msg)
+    n_range, max_depth = _limits(fit, n_range, max_depth, within)
     lo, hi = _cell_bounds(costs, None, n_range, max_depth)
     n, x, cost = _cheapest_for(fit.params, target, costs, lo, hi, max_depth)
     spread = {}
@@ -552,13 +572,14 @@ def brute_force_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = C
 
 
 def allocation_curve(fit: laws.JointLawFit, budgets, *, costs: Costs = Costs(),
-                     n_range=(10.0, 1e9), max_depth: float | None = None, uncertainty=0,
+                     n_range=(10.0, 1e9), max_depth: float | None = None,
+                     within: float | None = None, uncertainty=0,
                      seed: int = 0) -> pd.DataFrame:
     """The optimal design for each budget, one row per budget (see :func:`optimal_design`)."""
     rows = []
     for b in np.asarray(budgets, dtype=float):
         d = optimal_design(fit, float(b), costs=costs, n_range=n_range, max_depth=max_depth,
-                           uncertainty=uncertainty, seed=seed)
+                           within=within, uncertainty=uncertainty, seed=seed)
         rows.append({"budget": float(b), **d.to_dict()})
     return pd.DataFrame(rows)
 
@@ -649,6 +670,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="most cells searched (default: %(default)g)")
     o.add_argument("--max-umis-per-cell", type=float, default=None,
                    help="deepest design allowed, UMIs per cell (default: no limit)")
+    o.add_argument("--within", type=float, default=None,
+                   help="search only within this factor of the fitted grid's cells and depths "
+                   "(default: extrapolate freely)")
     o.add_argument("--draws", type=int, default=200,
                    help="parameter draws for the interval; 0 for none (default: %(default)s)")
     o.add_argument("--seed", type=int, default=0, help="seed of the draws (default: %(default)s)")
@@ -687,13 +711,13 @@ def main(argv=None) -> int:
         n_range = (args.min_cells, args.max_cells)
         if args.budget is not None:
             design = optimal_design(fit, args.budget, costs=costs, n_range=n_range,
-                                    max_depth=args.max_umis_per_cell, uncertainty=args.draws,
-                                    seed=args.seed)
+                                    max_depth=args.max_umis_per_cell, within=args.within,
+                                    uncertainty=args.draws, seed=args.seed)
         elif any(questions):
             design = cheapest_design(fit, target=args.target, fraction=args.fraction,
                                      costs=costs, n_range=n_range,
-                                     max_depth=args.max_umis_per_cell, uncertainty=args.draws,
-                                     seed=args.seed)
+                                     max_depth=args.max_umis_per_cell, within=args.within,
+                                     uncertainty=args.draws, seed=args.seed)
         else:
             design = None
     except (ValueError, OSError) as err:

@@ -300,7 +300,8 @@ __all__ += ["plot_allocation", "plot_joint_surface"]
 
 
 def plot_joint_surface(ax, fit, *, costs=None, budgets=(), n_lim=None, x_lim=None,
-                       levels=8, optimum_budgets=None, cmap="viridis", points=True):
+                       levels=8, optimum_budgets=None, within=None, cmap="viridis",
+                       points=True):
     """Iso-information contours of a joint law over (cells, UMIs per cell), log–log.
 
     Parameters
@@ -317,6 +318,8 @@ def plot_joint_surface(ax, fit, *, costs=None, budgets=(), n_lim=None, x_lim=Non
         Contour levels (a number or the levels in bits).
     optimum_budgets
         Budgets whose optimal designs are drawn as the allocation path (white line).
+    within
+        Passed to :func:`helpers.plan.allocation_curve`: search within this factor of the grid.
     points
         Mark the grid the law was fitted on.
     """
@@ -337,7 +340,8 @@ def plot_joint_surface(ax, fit, *, costs=None, budgets=(), n_lim=None, x_lim=Non
             x = costs.depth_on_budget(grid_n, b)
             ax.plot(grid_n, x, "--", color="0.85", lw=1)
     if optimum_budgets is not None and costs is not None:
-        curve = plan.allocation_curve(fit, optimum_budgets, costs=costs, n_range=n_lim)
+        curve = plan.allocation_curve(fit, optimum_budgets, costs=costs, n_range=n_lim,
+                                      within=within)
         ax.plot(curve["cells"], curve["umis_per_cell"], "-", color="w", lw=2)
         ax.plot(curve["cells"], curve["umis_per_cell"], "o", color="#d6543a", ms=3)
     ax.set(xscale="log", yscale="log", xlim=n_lim, ylim=x_lim)
