@@ -66,6 +66,10 @@ def test_depth_limit_is_respected_and_binds_like_brute_force(synthetic_fit):
     assert opt.mi == pytest.approx(ref.mi, rel=0.01)
     cheap = plan.cheapest_design(synthetic_fit, fraction=0.5, max_depth=200.0, uncertainty=0)
     assert cheap.umis_per_cell <= 200.0 * (1 + 1e-9)
+    # a budget larger than the allowed box buys its corner, under budget
+    corner = plan.optimal_design(synthetic_fit, 1e15, within=10, uncertainty=0)
+    assert corner.cells == pytest.approx(1e6) and corner.umis_per_cell == pytest.approx(1e5)
+    assert corner.cost < 1e15
 
 
 def test_more_budget_never_buys_less(synthetic_fit):

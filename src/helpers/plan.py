@@ -338,6 +338,8 @@ def _cell_bounds(costs: Costs, budget: float | None, n_range,
             raise ValueError(msg)
         if max_depth is not None:  # no deeper than max_depth: at least this many cells
             lo = max(lo, (budget - costs.fixed) / (costs.per_cell + max_depth * costs.per_umi))
+            if lo >= hi:  # the budget buys more than the allowed box: its corner, under budget
+                return hi, hi
     if not (0 < lo < hi):
         msg = f"No cells to search: the cell range is ({lo:g}, {hi:g})."
         raise ValueError(msg)
@@ -359,15 +361,20 @@ def _argmax_log(fun, lo, hi, *, points=400):
     return float(grid[k]), float(vals[k])
 
 
-def _best_on_budget(params, budget, costs, lo, hi):
+def _best_on_budget(params, budget, costs, lo, hi, max_depth=None):
+    limit = np.inf if max_depth is None else max_depth
+
+    def depth(n):
+        return np.minimum(costs.depth_on_budget(n, budget), limit)
+
     def mi_of(log_n):
         n = np.exp(log_n)
-        x = costs.depth_on_budget(n, budget)
+        x = depth(n)
         return np.where(np.isfinite(x), laws.joint_law(n, np.nan_to_num(x), **params), -np.inf)
 
     log_n, mi = _argmax_log(mi_of, lo, hi)
     n = float(np.exp(log_n))
-    return n, float(costs.depth_on_budget(n, budget)), mi
+    return n, float(depth(n)), mi
 
 
 def _cheapest_for(params, target, costs, lo, hi, max_depth=None):
@@ -451,9 +458,10 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
     Returns
     -------
     Design
-        The optimum of the fitted law, with intervals over the draws: the information of
-        the *chosen* design under each draw (``mi_lo``/``mi_hi``) and where each draw would
-        put the optimum (``cells_lo`` … ``umis_hi``).
+        The optimum of the fitted law (under budget at the corner of the allowed cells and
+        depth when the budget buys more than they allow), with intervals over the draws: the
+        information of the *chosen* design under each draw (``mi_lo``/``mi_hi``) and where
+        each draw would put the optimum (``cells_lo`` … ``umis_hi``).
 
     Examples
     --------
@@ -470,14 +478,14 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
         raise ValueError(msg)
     n_range, max_depth = _limits(fit, n_range, max_depth, within)
     lo, hi = _cell_bounds(costs, budget, n_range, max_depth)
-    n, x, mi = _best_on_budget(fit.params, budget, costs, lo, hi)
+    n, x, mi = _best_on_budget(fit.params, budget, costs, lo, hi, max_depth)
     spread = {}
     draws = _draws(fit, uncertainty, seed)
     if draws:
         at_design, ns, xs = [], [], []
         for p in draws:
             at_design.append(float(laws.joint_law(n, x, **p)))
-            dn, dx, _ = _best_on_budget(p, budget, costs, lo, hi)
+            dn, dx, _ = _best_on_budget(p, budget, costs, lo, hi, max_depth)
             ns.append(dn)
             xs.append(dx)
         spread = dict(zip(("mi_lo", "mi_hi"), _interval(at_design, level), strict=True))
@@ -564,7 +572,7 @@ def brute_force_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = C
     """
     lo, hi = _cell_bounds(costs, budget, n_range, max_depth)
     n = np.exp(np.linspace(np.log(lo), np.log(hi), points))
-    x = costs.depth_on_budget(n, budget)
+    x = np.minimum(costs.depth_on_budget(n, budget), np.inf if max_depth is None else max_depth)
     mi = np.where(np.isfinite(x), fit.predict(n, np.nan_to_num(x, nan=0.0)), -np.inf)
     k = int(np.argmax(mi))
     return Design(cells=float(n[k]), umis_per_cell=float(x[k]), mi=float(mi[k]),
