@@ -136,7 +136,8 @@ class Design:
 
     ``*_lo`` / ``*_hi`` are the edges of the central ``level`` interval over the fit's
     uncertainty (NaN when not computed); ``extrapolated`` says the design lies outside the
-    cells or depths the law was fitted on.
+    cells or depths the law was fitted on; ``at_limit`` that it sits on an edge of the cells
+    or depths searched, so the law would go further if allowed.
     """
 
     cells: float
@@ -152,6 +153,7 @@ class Design:
     umis_hi: float = float("nan")
     level: float = 0.95
     extrapolated: bool = False
+    at_limit: bool = False
 
     @property
     def fraction_of_capacity(self) -> float:
@@ -163,6 +165,7 @@ class Design:
     def __str__(self) -> str:
         band = (f" [{self.mi_lo:.2f}, {self.mi_hi:.2f}]" if np.isfinite(self.mi_lo) else "")
         flag = " (extrapolated beyond the fitted grid)" if self.extrapolated else ""
+        flag += " (at the edge of the designs searched)" if self.at_limit else ""
         return (f"{self.cells:,.0f} cells × {self.umis_per_cell:,.0f} UMIs per cell → "
                 f"{self.mi:.2f} bits{band} ({100 * self.fraction_of_capacity:.0f}% of "
                 f"I∞ = {self.i_inf:.2f}) for {self.cost:,.4g}{flag}")
@@ -493,7 +496,9 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
         spread |= dict(zip(("umis_lo", "umis_hi"), _interval(xs, level), strict=True))
     return Design(cells=n, umis_per_cell=x, mi=mi, cost=costs.total(n, x),
                   i_inf=fit.params["i_inf"], level=level,
-                  extrapolated=_extrapolated(fit, n, x), **spread)
+                  extrapolated=_extrapolated(fit, n, x),
+                  at_limit=bool(np.isclose(n, lo, rtol=1e-4) or np.isclose(n, hi, rtol=1e-4)),
+                  **spread)
 
 
 def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
@@ -559,8 +564,11 @@ def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
         spread |= dict(zip(("cells_lo", "cells_hi"), _interval(ns, level), strict=True))
         spread |= dict(zip(("umis_lo", "umis_hi"), _interval(xs, level), strict=True))
     mi = float(fit.predict(n, x)) if np.isfinite(cost) else float("nan")
+    edge = bool(np.isclose(n, lo, rtol=1e-4) or np.isclose(n, hi, rtol=1e-4)
+                or (max_depth is not None and np.isclose(x, max_depth, rtol=1e-4)))
     return Design(cells=n, umis_per_cell=x, mi=mi, cost=cost, i_inf=i_inf, level=level,
-                  extrapolated=bool(np.isfinite(cost) and _extrapolated(fit, n, x)), **spread)
+                  extrapolated=bool(np.isfinite(cost) and _extrapolated(fit, n, x)),
+                  at_limit=edge, **spread)
 
 
 def brute_force_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs(),
