@@ -426,6 +426,20 @@ def _draws(fit, uncertainty, seed):
     return [f.params if hasattr(f, "params") else dict(f) for f in uncertainty]
 
 
+def _spread(draws, n, x, level, solve) -> dict:
+    """Interval edges over parameter draws: the information of design (n, x) under each
+    draw, and the design ``solve(params) -> (cells, depth, _)`` each draw would choose."""
+    if not draws:
+        return {}
+    at_design = [float(laws.joint_law(n, x, **p)) for p in draws]
+    ns, xs, _ = zip(*(solve(p) for p in draws), strict=True)
+    out = {}
+    for names, values in ((("mi_lo", "mi_hi"), at_design), (("cells_lo", "cells_hi"), ns),
+                          (("umis_lo", "umis_hi"), xs)):
+        out |= dict(zip(names, _interval(values, level), strict=True))
+    return out
+
+
 def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs(),
                    n_range=(10.0, 1e9), max_depth: float | None = None,
                    within: float | None = None, uncertainty=200, level: float = 0.95,
@@ -482,18 +496,8 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
     n_range, max_depth = _limits(fit, n_range, max_depth, within)
     lo, hi = _cell_bounds(costs, budget, n_range, max_depth)
     n, x, mi = _best_on_budget(fit.params, budget, costs, lo, hi, max_depth)
-    spread = {}
-    draws = _draws(fit, uncertainty, seed)
-    if draws:
-        at_design, ns, xs = [], [], []
-        for p in draws:
-            at_design.append(float(laws.joint_law(n, x, **p)))
-            dn, dx, _ = _best_on_budget(p, budget, costs, lo, hi, max_depth)
-            ns.append(dn)
-            xs.append(dx)
-        spread = dict(zip(("mi_lo", "mi_hi"), _interval(at_design, level), strict=True))
-        spread |= dict(zip(("cells_lo", "cells_hi"), _interval(ns, level), strict=True))
-        spread |= dict(zip(("umis_lo", "umis_hi"), _interval(xs, level), strict=True))
+    spread = _spread(_draws(fit, uncertainty, seed), n, x, level,
+                     lambda p: _best_on_budget(p, budget, costs, lo, hi, max_depth))
     return Design(cells=n, umis_per_cell=x, mi=mi, cost=costs.total(n, x),
                   i_inf=fit.params["i_inf"], level=level,
                   extrapolated=_extrapolated(fit, n, x),
@@ -551,18 +555,10 @@ def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
     lo, hi = _cell_bounds(costs, None, n_range, max_depth)
     n, x, cost = _cheapest_for(fit.params, target, costs, lo, hi, max_depth)
     spread = {}
-    draws = _draws(fit, uncertainty, seed)
-    if draws and np.isfinite(cost):
-        at_design, ns, xs = [], [], []
-        for p in draws:
-            at_design.append(float(laws.joint_law(n, x, **p)))
-            if target < p["i_inf"]:
-                dn, dx, _ = _cheapest_for(p, target, costs, lo, hi, max_depth)
-                ns.append(dn)
-                xs.append(dx)
-        spread = dict(zip(("mi_lo", "mi_hi"), _interval(at_design, level), strict=True))
-        spread |= dict(zip(("cells_lo", "cells_hi"), _interval(ns, level), strict=True))
-        spread |= dict(zip(("umis_lo", "umis_hi"), _interval(xs, level), strict=True))
+    if np.isfinite(cost):
+        spread = _spread(_draws(fit, uncertainty, seed), n, x, level,
+                         lambda p: _cheapest_for(p, target, costs, lo, hi, max_depth)
+                         if target < p["i_inf"] else (np.nan, np.nan, np.nan))
     mi = float(fit.predict(n, x)) if np.isfinite(cost) else float("nan")
     edge = bool(np.isclose(n, lo, rtol=1e-4) or np.isclose(n, hi, rtol=1e-4)
                 or (max_depth is not None and np.isclose(x, max_depth, rtol=1e-4)))
