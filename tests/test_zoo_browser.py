@@ -41,11 +41,7 @@ RENDER_PROBE = """(() => {
   return JSON.stringify({docs, canvases, drawn, count: count ? count.text : null});
 })()"""
 
-SELECT_IMAGES = """(() => {
-  const doc = window.Bokeh.documents[0];
-  doc.get_model_by_name('modality').value = 'Image';
-  return doc.get_model_by_name('count').text;
-})()"""
+SELECT_IMAGES = "window.Bokeh.documents[0].get_model_by_name('modality').value = 'Image'"
 
 
 def _start_chromium(profile: Path):
@@ -107,9 +103,13 @@ async def _drive(port: int, url: str, screenshot: Path | None, timeout: float = 
     render_s = time.perf_counter() - start
     load_ms = await evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
     load_s = (load_ms or float("nan")) / 1000
-    filtered = await evaluate(SELECT_IMAGES)
-    await asyncio.sleep(0.5)
-    after = json.loads(await evaluate(RENDER_PROBE))
+    await evaluate(SELECT_IMAGES)  # the callback runs asynchronously (BokehJS 3)
+    after = {}
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        after = json.loads(await evaluate(RENDER_PROBE))
+        if after.get("count", "").startswith("28 "):
+            break
     await evaluate("window.Bokeh.documents[0].get_model_by_name('modality').value = '(all)'")
     await asyncio.sleep(0.5)
     if screenshot is not None:
@@ -117,7 +117,7 @@ async def _drive(port: int, url: str, screenshot: Path | None, timeout: float = 
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         screenshot.write_bytes(base64.b64decode(shot["data"]))
     conn.close()
-    return {"state": state, "after_filter": after, "filtered_text": filtered,
+    return {"state": state, "after_filter": after, "filtered_text": after.get("count"),
             "requests": requests, "load_s": load_s, "render_s": render_s}
 
 
