@@ -21,6 +21,7 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``sweep``      resumable, atomic tidy results tables for parameter sweeps
 ``experiment`` one single-cell task end to end: noise → models → probe → table
 ``plan``       experimental design from the joint cells × depth law (also a command line)
+``zoo``        every published curve with its fit in one offline interactive (Bokeh) page
 =============  ==============================================================
 """
 
@@ -45,6 +46,7 @@ _SUBMODULES = (
     "sweep",
     "experiment",
     "plan",
+    "zoo",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]
