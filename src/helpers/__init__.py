@@ -22,6 +22,8 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``models``     random projection, PCA, scVI and a Geneformer-style BERT
 ``sweep``      a task's sweep as jobs: grid, run (serial or Dask), sharded results, fits
 ``apply``      the noise law of your own AnnData and embedding, in one call or command
+``plan``       experimental design from the joint cells × depth law (also a command line)
+``zoo``        every published curve with its fit in one offline interactive (Bokeh) page
 ``progress``   progress bars for people watching, none in the built book or under papermill
 =============  ==============================================================
 """
@@ -49,6 +51,8 @@ _SUBMODULES = (
     "models",
     "sweep",
     "apply",
+    "plan",
+    "zoo",
     "progress",
 )
 

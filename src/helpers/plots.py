@@ -318,3 +318,71 @@ def plot_cell_curves(ax, fits, *, by=None, ylabel="auxiliary MI (bits)"):
     _plot_fits_by_model(ax, fits, plot_cell_fit, by)
     ax.set(xlabel="training cells", ylabel=ylabel)
     return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Experimental design: joint surfaces and allocation curves
+# --------------------------------------------------------------------------------------------
+__all__ += ["plot_allocation", "plot_joint_surface"]
+
+
+def plot_joint_surface(ax, fit, *, costs=None, budgets=(), n_lim=None, x_lim=None,
+                       levels=8, optimum_budgets=None, within=None, cmap="viridis",
+                       points=True):
+    """Iso-information contours of a joint law over (cells, UMIs per cell), log–log.
+
+    Parameters
+    ----------
+    ax
+        Axes to draw on.
+    fit
+        A :class:`~helpers.laws.JointLawFit`.
+    costs, budgets
+        Iso-cost lines (dashed grey) of :class:`~helpers.plan.Costs` at each budget.
+    n_lim, x_lim
+        Axis ranges (default: the fit's domain, widened tenfold each way).
+    levels
+        Contour levels (a number or the levels in bits).
+    optimum_budgets
+        Budgets whose optimal designs are drawn as the allocation path (white line).
+    within
+        Passed to :func:`helpers.plan.allocation_curve`: search within this factor of the grid.
+    points
+        Mark the grid the law was fitted on.
+    """
+    from . import plan
+
+    dom = fit.domain or {"n": (1e2, 1e5), "x": (10.0, 1e4)}
+    n_lim = n_lim or (dom["n"][0] / 10, dom["n"][1] * 10)
+    x_lim = x_lim or (dom["x"][0] / 10, dom["x"][1] * 10)
+    nn, xx = np.meshgrid(np.geomspace(*n_lim, 160), np.geomspace(*x_lim, 160))
+    zz = fit.predict(nn, xx)
+    cs = ax.contourf(nn, xx, zz, levels=levels, cmap=cmap, alpha=0.85)
+    ax.contour(nn, xx, zz, levels=cs.levels, colors="k", linewidths=0.4, alpha=0.5)
+    if points and fit.n.size:
+        ax.plot(fit.n, fit.x, ".", color="w", ms=2, alpha=0.7)
+    if costs is not None:
+        grid_n = np.geomspace(*n_lim, 200)
+        for b in budgets:
+            x = costs.depth_on_budget(grid_n, b)
+            ax.plot(grid_n, x, "--", color="0.85", lw=1)
+    if optimum_budgets is not None and costs is not None:
+        curve = plan.allocation_curve(fit, optimum_budgets, costs=costs, n_range=n_lim,
+                                      within=within)
+        ax.plot(curve["cells"], curve["umis_per_cell"], "-", color="w", lw=2)
+        ax.plot(curve["cells"], curve["umis_per_cell"], "o", color="#d6543a", ms=3)
+    ax.set(xscale="log", yscale="log", xlim=n_lim, ylim=x_lim)
+    return cs
+
+
+def plot_allocation(ax, curve, *, color, label=None, y="umis_per_cell", band=True):
+    """Optimal depth (or cells) against budget from :func:`helpers.plan.allocation_curve`."""
+    ax.plot(curve["budget"], curve[y], "-", color=color, label=label)
+    lo, hi = {"umis_per_cell": ("umis_lo", "umis_hi"), "cells": ("cells_lo", "cells_hi"),
+              "mi": ("mi_lo", "mi_hi")}[y]
+    if band and lo in curve and np.isfinite(curve[lo]).any():
+        ax.fill_between(curve["budget"], curve[lo], curve[hi], color=color, alpha=0.15, lw=0)
+    ax.set_xscale("log")
+    if y != "mi":
+        ax.set_yscale("log")
+    return ax
