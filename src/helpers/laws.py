@@ -1206,7 +1206,8 @@ def _joint_starts(n, x, y):
     sizes = np.unique(n[top])
     if sizes.size >= 4:
         means = np.array([y[top & (n == k)].mean() for k in sizes])
-        _, s0, (i0, c0) = _profile_cell_law(sizes, means, np.geomspace(1e-2, 5.0, 120))
+        free = {"n_sat": (0.0, np.inf), "i_inf": (-np.inf, np.inf)}
+        _, s0, (i0, c0) = _profile_cell_law(sizes, means, np.geomspace(1e-2, 5.0, 120), free)
         log_nsat0 = np.log(c0) / s0 if c0 > 0 else np.log(n.min()) - 3.0
     else:
         s0, i0, log_nsat0 = 0.5, float(y.max()), float(np.log(n.min()))

@@ -42,7 +42,6 @@ from scipy.optimize import minimize_scalar
 from . import laws
 
 __all__ = [
-    "RELEASED_TASKS",
     "Costs",
     "Design",
     "allocation_curve",
@@ -59,13 +58,20 @@ __all__ = [
     "save_fit",
 ]
 
-#: Short names of the released single-cell tasks → the task names of the released table.
-RELEASED_TASKS = {
-    "protein": "Protein MI",
-    "clonal": "Clonal MI",
-    "temporal": "Temporal MI",
-    "spatial": "Spatial MI",
-}
+def _released_title(task: str) -> str:
+    """The released table's task name of a registered task (``sc_protein`` → ``Protein MI``);
+    a short name (``protein``) or the released name itself also works."""
+    from . import tasks
+
+    cells = {n: tasks.get(n).title for n in tasks.names(modality="cell")}
+    titles = set(cells.values())
+    key = task if task in cells or task in titles else f"sc_{task.lower()}"
+    if key in cells:
+        return cells[key]
+    if key in titles:
+        return key
+    msg = f"Unknown released task {task!r}; choose one of {sorted(cells)} (or {sorted(titles)})."
+    raise ValueError(msg)
 
 
 @dataclass(frozen=True)
@@ -218,8 +224,8 @@ def fit_released(task: str, model: str, *, form: str = "coupled") -> laws.JointL
     Parameters
     ----------
     task
-        A short name (``protein``, ``clonal``, ``temporal``, ``spatial``) or the released
-        task name (``"Protein MI"``…).
+        A single-cell task of :mod:`helpers.tasks` (``sc_protein``, or ``protein`` for short) or
+        the released task name (``"Protein MI"``…).
     model
         ``RandomProjection``, ``PCA``, ``SCVI`` or ``Geneformer``.
     form
@@ -231,12 +237,8 @@ def fit_released(task: str, model: str, *, form: str = "coupled") -> laws.JointL
     """
     from . import published
 
-    name = RELEASED_TASKS.get(task.lower(), task)
+    name = _released_title(task)
     sc = published.single_cell()
-    if name not in set(sc["task"]):
-        msg = (f"Unknown released task {task!r}; choose one of {sorted(RELEASED_TASKS)} "
-               f"or {sorted(set(sc['task']))}.")
-        raise ValueError(msg)
     grid = sc[(sc["task"] == name) & (sc["model"] == model)]
     if grid.empty:
         msg = f"No released grid for model {model!r}; choose one of {sorted(set(sc['model']))}."
@@ -385,10 +387,13 @@ def _cheapest_for(params, target, costs, lo, hi, max_depth=None):
 
     def neg_cost(log_n):
         u, i_max = laws.joint_noise_params(np.exp(log_n), **params)
-        capacity = np.maximum(i_max, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = laws.invert_noise_law(np.minimum(target, capacity), u, capacity)
-        return np.where((target < i_max) & (x <= limit), -costs.total(np.exp(log_n), x), -np.inf)
+        reachable = target < i_max  # sizes whose capacity exceeds the target
+        x = np.full(np.shape(i_max), np.inf)
+        if np.any(reachable):
+            x[reachable] = laws.invert_noise_law(
+                target, np.broadcast_to(u, x.shape)[reachable], np.asarray(i_max)[reachable]
+            )
+        return np.where(reachable & (x <= limit), -costs.total(np.exp(log_n), x), -np.inf)
 
     log_n, neg = _argmax_log(neg_cost, lo, hi)
     if not np.isfinite(neg):
@@ -654,7 +659,8 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     src = p.add_argument_group("law (one of)")
-    src.add_argument("--task", help=f"released task: {', '.join(RELEASED_TASKS)}")
+    src.add_argument("--task", help="a single-cell task of the registry (sc_protein, sc_clonal, "
+                     "sc_temporal, sc_spatial; or protein … for short)")
     src.add_argument("--model", help="model of the released task: RandomProjection, PCA, SCVI, "
                      "Geneformer")
     src.add_argument("--fit", type=Path, help="a joint-law fit saved as JSON (see --save)")
