@@ -180,7 +180,7 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
     Examples
     --------
     >>> path = fetch("published/spike_esm2")  # doctest: +SKIP
-    >>> path.name
+    >>> path.name  # doctest: +SKIP
     'multisize_gisaid_results.csv'
     """
     entries = load_manifest(manifest)

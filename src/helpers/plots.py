@@ -25,6 +25,8 @@ __all__ = [
     "plot_noise_collapse",
     "plot_noise_curves",
     "plot_noise_fit",
+    "plot_substitutions",
+    "add_rate_axis",
     "plot_task_against_published",
     "set_style",
 ]
@@ -257,8 +259,12 @@ def draw_method_schematic(ax=None):
 
 
 def _plot_fits_by_model(ax, fits, plot_fit, by, **legend):
-    """Draw every successful fit of a ``fit_table`` with ``plot_fit``, one colour per model."""
-    for model in [m for m in MODEL_ORDER if m in set(fits[by])]:
+    """Draw every successful fit of a ``fit_table`` with ``plot_fit``, one colour per model
+    (the cell models in :data:`MODEL_ORDER`, then the others in :data:`MODEL_COLORS` order)."""
+    present = set(fits[by])
+    order = [m for m in MODEL_ORDER if m in present]
+    order += [m for m in MODEL_COLORS if m in present and m not in order]
+    for model in order:
         for fit in fits.loc[fits[by] == model, "fit"]:
             if fit is not None:
                 plot_fit(ax, fit, color=MODEL_COLORS[model], label=model)
@@ -273,12 +279,14 @@ def plot_noise_curves(ax, fits, *, by="algorithm", title=None, xlabel="UMIs per 
     return ax
 
 
-def plot_task_against_published(ours, published, *, task, size_ours, size_published):
+def plot_task_against_published(ours, published, *, task, size_ours, size_published,
+                                by="algorithm", unit="training cells", xlabel="UMIs per cell"):
     """Two panels: this book's noise curves of a task beside the paper's released ones."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
-    plot_noise_curves(left, ours, title=f"this book · {size_ours:,} training cells")
+    plot_noise_curves(left, ours, by=by, xlabel=xlabel, title=f"this book · {size_ours:,} {unit}")
     if published is not None and len(published):
-        plot_noise_curves(right, published, title=f"paper · {size_published:,} training cells")
+        plot_noise_curves(right, published, by=by, xlabel=xlabel,
+                          title=f"paper · {size_published:,} {unit}")
     else:
         right.set_axis_off()
     fig.suptitle(task, weight="bold")
@@ -291,3 +299,54 @@ def plot_cell_curves(ax, fits, *, by="algorithm", ylabel="auxiliary MI (bits)"):
     _plot_fits_by_model(ax, fits, plot_cell_fit, by)
     ax.set(xlabel="training cells", ylabel=ylabel)
     return ax
+
+
+def plot_substitutions(ax, reference: str, noisy, labels, *, start: int = 1, width: int = 60):
+    """A stretch of a sequence at several substitution rates, one row each, letters written and
+    every substituted position (letter differing from ``reference``) shaded.
+
+    Parameters
+    ----------
+    reference
+        The clean sequence (the first row).
+    noisy
+        Substituted copies of ``reference``.
+    labels
+        Row labels for the noisy copies (e.g. the rates).
+    start, width
+        The 1-based first residue and the number of residues shown.
+    """
+    rows = [reference] + [str(s) for s in noisy]
+    names = ["clean", *labels]
+    lo, hi = start - 1, start - 1 + width
+    grid = np.array([[c != r for c, r in zip(s[lo:hi], reference[lo:hi], strict=True)]
+                     for s in rows], dtype=float)
+    ax.imshow(grid, cmap=mpl.colors.ListedColormap(["white", TASK_COLORS["Sequence"]]),
+              vmin=0, vmax=1, aspect="auto", alpha=0.45, interpolation="nearest")
+    for i, s in enumerate(rows):
+        for j, c in enumerate(s[lo:hi]):
+            ax.text(j, i, c, ha="center", va="center", fontsize=7, family="monospace",
+                    weight="bold" if grid[i, j] else "normal")
+    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ticks = np.arange(0, width, 10)
+    ax.set_xticks(ticks, [str(start + t) for t in ticks], fontsize=8)
+    ax.set_xlabel("residue")
+    ax.grid(False)
+    return ax
+
+
+def add_rate_axis(ax, *, label="substitution rate p"):
+    """A top axis giving the substitution rate ``p`` of a ``(1 − p)/p`` x-axis."""
+
+    def to_rate(x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1.0 / (1.0 + np.asarray(x, dtype=float))
+
+    def to_x(p):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.asarray(p, dtype=float)
+            return (1.0 - p) / p
+
+    top = ax.secondary_xaxis("top", functions=(to_rate, to_x))
+    top.set_xlabel(label)
+    return top

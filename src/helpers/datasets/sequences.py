@@ -179,7 +179,7 @@ def translate(nucleotides: str) -> str:
     Examples
     --------
     >>> translate("ATGTTTGTTTTTCTTNTAtaa")
-    'MFVFX*'
+    'MFVFLX*'
     """
     codes = _NT[np.frombuffer(nucleotides.encode("ascii", errors="replace"), dtype=np.uint8)]
     n = codes.size // 3

@@ -189,7 +189,7 @@ class ESM2Config:
         scale = {"8M": 1, "35M": 2, "150M": 3}[size]
         common = dict(size=size, checkpoint=None, embed_max_length=None,
                       pool_special_tokens=False, loss_on_all_tokens=False, lr=1e-3,
-                      n_threads=1, profile=profile, seed=seed)
+                      eval_batch_size=64, n_threads=1, profile=profile, seed=seed)
         if profile == "quick":
             return cls(num_hidden_layers=1 + scale, hidden_size=32 * scale,
                        num_attention_heads=4, intermediate_size=64 * scale, crop_length=128,
@@ -315,8 +315,8 @@ class ESM2Model(BaseModel):
         Examples
         --------
         >>> n = ESM2Model.count_parameters(ESM2Config.for_profile("paper", size="8M"))
-        >>> round(n / 1e6, 1)
-        7.8
+        >>> n, n + 1026 * 320  # + the unused position table of the released checkpoints
+        (7512474, 7840794)
         """
         import torch
         from transformers import EsmForMaskedLM
