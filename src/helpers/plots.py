@@ -266,6 +266,8 @@ def _plot_fits_by_model(ax, fits, plot_fit, by, **legend):
     """
     if by is None:
         by = "model" if "model" in fits.columns else "algorithm"
+    if by not in fits.columns:  # no curve could be fitted (an empty fit table)
+        return
     present = set(fits[by])
     order = [m for m in MODEL_ORDER if m in present]  # the cell models, then the others
     order += [m for m in MODEL_COLORS if m in present and m not in order]

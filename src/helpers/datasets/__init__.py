@@ -2,11 +2,14 @@
 
 ``cells``
     single-cell loaders, count validation and the auxiliary signals.
+``sequences``
+    protein sequences (:class:`~helpers.datasets.sequences.SequenceData`): the spike loaders.
 """
 
 from __future__ import annotations
 
 from .cells import *  # noqa: F401,F403
 from .cells import __all__ as _cells_all
+from . import sequences  # noqa: E402  (helpers.datasets.sequences, not re-exported)
 
 __all__ = list(_cells_all)

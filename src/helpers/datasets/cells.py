@@ -97,6 +97,9 @@ SIGNAL_KINDS: dict[str, str] = {
     "ng_idx": "partner",
     "day": "scalar",
     "author_day": "scalar",
+    # sequences (helpers.datasets.sequences): collection month, D614/G614 lineage
+    "month": "scalar",
+    "lineage": "labels",
 }
 
 _FLOAT32_EXACT = 2**24  # every integer below this is exact in float32

@@ -5,15 +5,16 @@ amino-acid strings) and ``obs`` (a :class:`pandas.DataFrame`, one row per sequen
 signals, e.g. ``obs["month"]``, and ``obs["split"]`` = ``"train"``/``"test"`` where the
 dataset defines its split).
 
-=====================  ===============  ===========================================================
-loader                 profile          what it is
-=====================  ===============  ===========================================================
-:func:`load_gisaid`    ``paper``        the paper's data: a user's GISAID spike export, at most
+===========================  =========  ==========================================================
+loader                       profile    what it is
+===========================  =========  ==========================================================
+:func:`load_gisaid`          ``paper``  the paper's data: a user's GISAID spike export, at most
                                         1,000 sequences per collection month, split 75/25
-:func:`load_ncov_spike`  ``smoke``,     the spike protein translated from the 418 public
-                       ``quick``        GenBank genomes of the nextstrain ``ncov`` example
-                                        (2019-12 to 2020-05)
-=====================  ===============  ===========================================================
+:func:`load_ncov_spike_s1`   ``quick``  the S1 subunit of the spikes translated from the 418
+                                        public GenBank genomes of the nextstrain ``ncov`` example
+                                        (2019-12 to 2020-05); :func:`load_ncov_spike` for the
+                                        whole protein
+===========================  =========  ==========================================================
 
 Signals at the two scales
 -------------------------
@@ -40,16 +41,20 @@ from helpers.data import fetch
 
 __all__ = [
     "GISAID_KEY",
+    "S1",
     "S_GENE",
     "SequenceData",
     "load_gisaid",
     "load_ncov_spike",
+    "load_ncov_spike_s1",
     "months_since_2020",
     "read_fasta",
     "split_train_test",
     "translate",
 ]
 
+#: The S1 subunit of the spike (residues 1-685 with the signal peptide), which holds residue 614.
+S1 = (1, 685)
 #: Manifest key of the user-supplied GISAID spike export (the paper's data).
 GISAID_KEY = "gisaid/spike_sequences"
 #: The S gene on the Wuhan-Hu-1 reference (MN908947), 1-based inclusive with its stop codon,
@@ -131,6 +136,11 @@ class SequenceData:
             msg = f"{len(sequences)} sequences given for {len(self)} rows"
             raise ValueError(msg)
         return SequenceData(sequences, self.obs, self.uns)
+
+    @property
+    def n_obs(self) -> int:
+        """Number of sequences (the AnnData name, so that signal helpers take either)."""
+        return len(self.sequences)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -303,6 +313,19 @@ def load_ncov_spike(*, residues: tuple[int, int] | None = None, max_ambiguous: f
         "dataset": "ncov_example", "source": "nextstrain/ncov example (GenBank)",
         "filtered": filtered, "gene": "S", "n_genomes": len(genomes), "residues": residues,
     })
+
+
+def load_ncov_spike_s1() -> SequenceData:
+    """The quick profile's data: the S1 subunit (residues 1-685, signal peptide included,
+    residue 614 inside) of the nextstrain example spikes whose residue 614 is D or G.
+
+    Half the length of the whole spike halves the cost of every model, and S1 holds the
+    lineage-defining residue; ``lineage`` is the signal (see the module docstring).
+    """
+    data = load_ncov_spike(residues=S1)
+    data = data[np.flatnonzero(data.obs["lineage"].to_numpy() != "")]
+    data.uns["dataset"] = "ncov_spike_s1"
+    return data
 
 
 # --------------------------------------------------------------------------------------------

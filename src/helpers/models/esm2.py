@@ -52,6 +52,9 @@ __all__ = [
     "PAPER_PARAMETERS",
     "esm_config",
     "pretrained_dir",
+    "SWEEP_MODELS",
+    "histories",
+    "probe",
     "tokenize",
 ]
 
@@ -72,6 +75,13 @@ ESM2_SIZES = {
     "8M": ("esm2_t6_8M_UR50D", 6, 320, 20, 1280),
     "35M": ("esm2_t12_35M_UR50D", 12, 480, 20, 1920),
     "150M": ("esm2_t30_150M_UR50D", 30, 640, 20, 2560),
+}
+#: The sizes a sequence chapter sweeps per profile (the 150M stand-in is left out at quick to
+#: keep the chapter within its CPU budget).
+SWEEP_MODELS = {
+    "smoke": ("ESM2-8M",),
+    "quick": ("ESM2-8M", "ESM2-35M"),
+    "paper": ("ESM2-8M", "ESM2-35M", "ESM2-150M"),
 }
 #: Parameter counts the paper quotes for the three sizes.
 PAPER_PARAMETERS = {"8M": 7.8e6, "35M": 35e6, "150M": 148e6}
@@ -270,6 +280,7 @@ class ESM2Model(BaseModel):
         import torch
 
         self._check_fitted()
+        t0 = time.perf_counter()
         cfg = self.config
         tokens = tokenize(_sequences_of(data, "data"), max_length=cfg.embed_max_length)
         Z = np.zeros((len(tokens), self.module_.config.hidden_size), dtype=np.float32)
@@ -289,6 +300,7 @@ class ESM2Model(BaseModel):
                     w[ids == EOS] = 0
                 w = w.to(self.device_).unsqueeze(-1).float()
                 Z[idx] = ((h.float() * w).sum(1) / w.sum(1).clamp(min=1e-9)).cpu().numpy()
+        self.embed_seconds_ = time.perf_counter() - t0
         return Z
 
     def _n_parameters(self) -> int:
@@ -480,3 +492,52 @@ def _sized(size: str) -> type[ESM2Model]:
 
 
 ESM2_8M, ESM2_35M, ESM2_150M = (_sized(s) for s in ESM2_SIZES)
+
+
+#: The probed signal of each signal kind in the sequence task (see :func:`probe`).
+_SIGNAL_OF_KIND = {"labels": "lineage", "scalar": "month"}
+
+
+def probe(model, data, held, *, seed: int = 0) -> list[dict]:
+    """The sequence task's probe: the latent MI of the embeddings of the evaluation sequences
+    with the signal (``helpers.sweep.latent_probe``), plus what the fit recorded.
+
+    The row names its signal from the kind probed (``lineage`` for labels at quick, ``month``
+    for the scalar month at paper) and carries the model's parameter count, optimiser steps,
+    seconds spent embedding the evaluation sequences and, as JSON, its training history (the
+    chapter's training curves).
+    """
+    import json
+
+    from helpers.sweep import latent_probe
+
+    rows = latent_probe(model, data, held, seed=seed)
+    extra = {
+        "signal": _SIGNAL_OF_KIND.get(held.kind, held.kind),
+        "n_parameters": int(model.n_parameters),
+        "steps": int(model.steps_trained_),
+        "embed_seconds": round(float(model.embed_seconds_), 3),
+        "history": json.dumps({k: [round(float(v), 5) for v in vals]
+                               for k, vals in model.history_.items()}),
+    }
+    return [{**row, **extra} for row in rows]
+
+
+def histories(results):
+    """The training histories that :func:`probe` stored in result rows, one row per recorded
+    step: ``model, level, size, seed, step, train_loss, val_loss, seconds``."""
+    import json
+
+    import pandas as pd
+
+    frames = []
+    for _, row in results.iterrows():
+        if not isinstance(row.get("history"), str):
+            continue
+        h = pd.DataFrame(json.loads(row["history"]))
+        frames.append(h.assign(model=row["model"], level=row["level"], size=row["size"],
+                               seed=row["seed"]))
+    if not frames:
+        return pd.DataFrame(columns=["model", "level", "size", "seed", "step", "train_loss",
+                                     "val_loss", "seconds"])
+    return pd.concat(frames, ignore_index=True)

@@ -39,6 +39,8 @@ block and its block's sequences.
 :func:`substitution_x`       the released x-axis, ``(1 − p)/p``
 :func:`rates_for_x`          the inverse: substitution rates for target x values
 :func:`substitution_grid`    the paper's ten rates (``(1 − p)/p ∈ logspace(−3, 6, 10)``)
+:func:`levels`               the rates of a sweep per profile (the task's ``levels``)
+:func:`tolerance`            what a fitted noise law says about tolerable substitution rates
 ===========================  ==================================================================
 """
 
@@ -50,10 +52,12 @@ __all__ = [
     "AMINO_ACIDS",
     "BLOCK_SEQUENCES",
     "corrupt",
+    "levels",
     "rates_for_x",
     "substitute",
     "substitution_grid",
     "substitution_x",
+    "tolerance",
 ]
 
 #: The 20 standard amino acids, the alphabet the paper's substitutions draw from.
@@ -267,3 +271,83 @@ def corrupt(data, level: float, *, seed: int = 0):
         raise TypeError(msg)
     noisy = substitute(data.sequences, level, seed=seed)
     return data.with_sequences(noisy), substitution_x(level)
+
+
+def levels(data, profile) -> tuple[float, ...]:
+    """Substitution rates of a sweep at ``profile`` (a name or a ``helpers.profiles.Profile``),
+    cleanest first.
+
+    ``paper``: the authors' ten, ``(1 − p)/p ∈ logspace(−3, 6, 10)``.  ``quick``: seven with
+    ``(1 − p)/p`` at 10⁶, 10⁴ and every half decade from 10³ down to 10, where the curve of
+    the quick data turns.  ``smoke``: three.  ``data`` is not used (the task interface).
+
+    Examples
+    --------
+    >>> [round(substitution_x(r)) for r in levels(None, "quick")]
+    [1000000, 10000, 1000, 316, 100, 32, 10]
+    """
+    del data
+    name = getattr(profile, "name", profile)
+    if name == "paper":
+        rates = substitution_grid()[::-1]
+    elif name == "quick":
+        rates = rates_for_x(10.0 ** np.array([6.0, 4.0, 3.0, 2.5, 2.0, 1.5, 1.0]))
+    elif name == "smoke":
+        rates = rates_for_x([1e5, 300.0, 10.0])
+    else:
+        msg = f"profile must be 'smoke', 'quick' or 'paper', got {profile!r}"
+        raise ValueError(msg)
+    return tuple(float(r) for r in rates)
+
+
+def tolerance(fits, *, rate: float = 1e-3, fraction: float = 0.9, by: str = "model"):
+    """What fitted noise laws (on ``x = (1 − p)/p``) say about tolerable substitution rates.
+
+    Parameters
+    ----------
+    fits
+        A ``helpers.laws.fit_table`` of noise-law fits, one row per curve.
+    rate
+        The substitution rate to read the curves at (the paper: "stable up to about 1 in
+        1,000").
+    fraction
+        The share of ``I_max`` that defines "still stable".
+    by
+        The column naming each curve.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by``, ``u_bar``, ``i_max``, ``r_squared``, ``mi_at_rate`` (the fitted MI at
+        ``rate``), ``fraction_at_rate`` (its share of ``I_max``) and ``rate_at_fraction``
+        (the substitution rate at which the fit falls to ``fraction`` of ``I_max``; larger is
+        more robust). Failed fits give ``nan``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from helpers import laws
+    >>> x = np.geomspace(1e-2, 1e6, 12)
+    >>> fits = laws.fit_table(pd.DataFrame({"model": "m", "x": x, "mi": laws.noise_law(x, 30, 3)}),
+    ...                       "model", law="noise", x="x", y="mi")
+    >>> row = tolerance(fits).iloc[0]
+    >>> round(row["u_bar"]), round(float(row["fraction_at_rate"]), 3)
+    (30, 0.993)
+    """
+    import pandas as pd
+
+    from .. import laws
+
+    rows = []
+    x_rate = substitution_x(rate)
+    for _, f in fits.iterrows():
+        ok = bool(f.get("success", False)) and np.isfinite(f.get("u_bar", np.nan))
+        u, i = (float(f["u_bar"]), float(f["i_max"])) if ok else (np.nan, np.nan)
+        mi = float(laws.noise_law(x_rate, u, i)) if ok else np.nan
+        x_frac = float(laws.umi90(u, i, fraction=fraction)) if ok else np.nan
+        rows.append({
+            by: f[by], "u_bar": u, "i_max": i, "r_squared": f.get("r_squared", np.nan),
+            "mi_at_rate": mi, "fraction_at_rate": mi / i if ok and i > 0 else np.nan,
+            "rate_at_fraction": float(rates_for_x(x_frac)) if ok else np.nan,
+        })
+    return pd.DataFrame(rows)
