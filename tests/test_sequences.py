@@ -22,10 +22,12 @@ from helpers.datasets.sequences import (
 from helpers.noise.sequences import (
     AMINO_ACIDS,
     corrupt,
+    levels,
     rates_for_x,
     substitute,
     substitution_grid,
     substitution_x,
+    tolerance,
 )
 
 SPIKE_START = "MFVFLVLLPLVSSQCVNLTTRTQLPPAYTNSFTRGVYYPDKVFRSSVLHSTQDLFLPFFSNVTWFHAIHVSGTNGTKRFDNPV"
@@ -134,6 +136,33 @@ def test_x_axis_and_grid():
         [0.999001, 0.990099, 0.909091, 0.5, 0.090909, 0.009901, 0.000999, 0.0001, 0.00001,
          0.000001],
     )
+
+
+def test_levels_per_profile():
+    from helpers import profiles
+
+    paper = levels(None, profiles.get("paper"))
+    assert len(paper) == 10 and paper[0] == pytest.approx(1e-6, rel=1e-5)  # cleanest first
+    assert np.all(np.diff(paper) > 0)
+    assert len(levels(None, "quick")) == 7 and len(levels(None, "smoke")) == 3
+    with pytest.raises(ValueError, match="profile"):
+        levels(None, "fast")
+
+
+def test_tolerance_reads_the_fitted_law():
+    """On an exact noise-law curve the fit returns its parameters, and the tolerated rate is
+    the inverse of the law at 90 % of I_max."""
+    from helpers import laws
+
+    x = np.geomspace(1e-2, 1e6, 15)
+    df = pd.DataFrame({"model": "m", "x": x, "mi": laws.noise_law(x, 50.0, 2.0)})
+    fits = laws.fit_table(df, "model", law="noise", x="x", y="mi")
+    row = tolerance(fits).iloc[0]
+    assert row["u_bar"] == pytest.approx(50.0, rel=1e-3)
+    x90 = laws.invert_noise_law(1.8, 50.0, 2.0)
+    assert row["rate_at_fraction"] == pytest.approx(1 / (1 + x90), rel=1e-3)
+    assert row["fraction_at_rate"] == pytest.approx(laws.noise_law(999.0, 50.0, 2.0) / 2.0,
+                                                    rel=1e-3)
 
 
 def test_corrupt_returns_copy_and_x():
@@ -376,6 +405,33 @@ def test_pretrained_through_the_manifest(tmp_path, monkeypatch):
     hd._read_manifest.cache_clear()
     with pytest.raises(ValueError, match="not the ESM2 vocabulary"):
         make_model("ESM2-8M", profile="smoke", checkpoint="esm2_tiny").fit(data, progress=False)
+
+
+def test_task_registered_and_probe_rows(monkeypatch):
+    """The task spec's ingredients, and one job end to end on a tiny stand-in of its data."""
+    from helpers import sweep, tasks
+    from helpers.models.esm2 import histories
+
+    spec = tasks.get("seq_spike")
+    assert spec.modality == "sequence" and spec.x_name == "true/error"
+    assert spec.source("quick").signal == "lineage" and spec.source("paper").signal == "month"
+    data = _tiny_sequences(260)
+    data.obs["lineage"] = np.where(data.obs["label"] == 1, "D614", "G614")
+    monkeypatch.setattr(tasks, "_load", lambda name, profile: data)
+    held = tasks.holdout(spec, data, profile="smoke", seed=0)
+    assert held.kind == "labels" and set(held.target) == {0, 1}
+    noisy, x = spec.corrupt(data, 0.01, seed=0)
+    assert x == pytest.approx(99.0)
+    from helpers.models import make_model
+
+    model = make_model("ESM2-8M", profile="smoke").fit(noisy[held.train_pool], progress=False)
+    rows = spec.probe(model, noisy, held, seed=0)
+    assert rows[0]["signal"] == "lineage" and np.isfinite(rows[0]["mi"])
+    assert rows[0]["n_parameters"] == model.n_parameters and rows[0]["embed_seconds"] > 0
+    frame = pd.DataFrame([{**rows[0], "model": "ESM2-8M", "level": 0.01, "size": 156, "seed": 0}])
+    h = histories(frame)
+    assert list(h["step"]) == model.history_["step"]
+    assert sweep.latent_probe is not None
 
 
 def test_manifest_lists_the_three_checkpoints():

@@ -8,8 +8,8 @@
 
 from __future__ import annotations
 
+from . import sequences as sequences  # the submodule, reachable as hp.datasets.sequences
 from .cells import *  # noqa: F401,F403
 from .cells import __all__ as _cells_all
-from . import sequences  # noqa: E402  (helpers.datasets.sequences, not re-exported)
 
 __all__ = list(_cells_all)

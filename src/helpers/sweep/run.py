@@ -248,8 +248,8 @@ def fit_and_save(results: pd.DataFrame, out=None) -> tuple[pd.DataFrame, pd.Data
     noise_fits, cell_fits = fit(results)
     if out is None:
         out = results_dir(str(results["task"].iloc[0]))
-    write_csv_atomic(noise_fits.drop(columns="fit", errors="ignore"), Path(out) / "noise_law_fits.csv")
-    write_csv_atomic(cell_fits.drop(columns="fit", errors="ignore"), Path(out) / "cell_law_fits.csv")
+    for name, fits in (("noise_law_fits.csv", noise_fits), ("cell_law_fits.csv", cell_fits)):
+        write_csv_atomic(fits.drop(columns="fit", errors="ignore"), Path(out) / name)
     return noise_fits, cell_fits, summarise(results, noise_fits)
 
 
