@@ -39,7 +39,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._common import BaseModel, NotFittedError, check_profile, torch_threads
+from ._common import BaseModel, NotFittedError, check_profile, pad_tokens, torch_threads
 
 __all__ = [
     "ESM2_8M",
@@ -214,14 +214,7 @@ class ESM2Config:
 
 
 def _pad(seqs: list[np.ndarray]):
-    import torch
-
-    L = max(len(s) for s in seqs)
-    ids = np.full((len(seqs), L), PAD, dtype=np.int64)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = s
-    ids = torch.from_numpy(ids)
-    return ids, (ids != PAD).long()
+    return pad_tokens(seqs, PAD)
 
 
 def _crop(tokens: np.ndarray, length: int | None, rng) -> np.ndarray:
