@@ -21,12 +21,15 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``datasets``   loaders returning AnnData with raw counts and the auxiliary signal
 ``models``     random projection, PCA, scVI and a Geneformer-style BERT
 ``sweep``      a task's sweep as jobs: grid, run (serial or Dask), sharded results, fits
+``apply``      the noise law of your own AnnData and embedding, in one call or command
+``progress``   progress bars for people watching, none in the built book or under papermill
 =============  ==============================================================
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 
 __version__ = "0.1.0"
 
@@ -45,9 +48,14 @@ _SUBMODULES = (
     "datasets",
     "models",
     "sweep",
+    "apply",
+    "progress",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]
+
+if "ipykernel" in sys.modules:  # in a notebook: no "IProgress not found" (see helpers.progress)
+    importlib.import_module(f"{__name__}.progress").settle_tqdm_auto()
 
 
 def __getattr__(name: str):

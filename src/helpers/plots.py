@@ -80,10 +80,15 @@ def _curve_grid(fit, n=200):
 
 
 def plot_noise_fit(ax, fit: laws.NoiseLawFit, *, color, label=None, band=True, points=True):
-    """Points of a noise curve, its fitted law (dashed) and the 2σ band, on a log x-axis."""
+    """Points of a noise curve, its fitted law (dashed) and the 2σ band, on a log x-axis.
+
+    A fit the data do not constrain (``fit.ok`` false: flat, unsaturated, …) is drawn as its
+    points only: its line would claim a law the data do not show.
+    """
     if points:
         ax.plot(fit.x, fit.mi, "o", color=color, ms=3, alpha=0.6, label=label, lw=0)
-    if not np.isfinite(fit.u_bar):
+    ax.set_xscale("log")
+    if not (getattr(fit, "ok", True) and np.isfinite(fit.u_bar)):
         return ax
     grid = _curve_grid(fit)
     ax.plot(grid, fit.predict(grid), "--", color=color, lw=1.3, label=None if points else label)
@@ -95,8 +100,12 @@ def plot_noise_fit(ax, fit: laws.NoiseLawFit, *, color, label=None, band=True, p
 
 
 def plot_cell_fit(ax, fit: laws.CellLawFit, *, color, label=None, band=True):
-    """Points of a cell-number curve with the fitted law and its 2σ band."""
+    """Points of a cell-number curve with the fitted law and its 2σ band (points only for a
+    fit that is not ``ok``)."""
     ax.plot(fit.x, fit.mi, "o", color=color, ms=3, alpha=0.6, label=label, lw=0)
+    ax.set_xscale("log")
+    if not getattr(fit, "ok", True):
+        return ax
     grid = np.geomspace(fit.x.min() / 1.5, fit.x.max() * 1.5, 200)
     ax.plot(grid, fit.predict(grid), "--", color=color, lw=1.3)
     if band and fit.constrained:
@@ -266,7 +275,7 @@ def _plot_fits_by_model(ax, fits, plot_fit, by, **legend):
     """
     if by is None:
         by = "model" if "model" in fits.columns else "algorithm"
-    if by not in fits.columns:  # no curve could be fitted (an empty fit table)
+    if fits.empty or by not in fits.columns:
         return
     present = set(fits[by])
     order = [m for m in MODEL_ORDER if m in present]  # the cell models, then the others

@@ -399,9 +399,9 @@ def _train(torch, model, xt, yt, xv, yv, *, lr, batch_size, max_epochs, patience
     history = {"train_loss": [], "val_loss": [], "val_cross": []}
     epochs = range(max_epochs)
     if progress:
-        from tqdm.auto import tqdm
+        from .progress import bar
 
-        epochs = tqdm(epochs, desc="latent MI", leave=False)
+        epochs = bar(epochs, desc="latent MI", leave=False)
     for epoch in epochs:
         model.train()
         perm = torch.randperm(n, generator=gen)

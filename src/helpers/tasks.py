@@ -65,12 +65,28 @@ class Source:
         Keyword arguments for :func:`helpers.datasets.auxiliary_signal` (e.g. ``per_clone``).
     note
         One line on what the data are (and, for a stand-in, what it stands in for).
+    n_samples
+        How many samples the loader returns, where known without loading (the paper's large
+        datasets), so that a sweep can be costed before its data are downloaded.
+    kind
+        The signal's kind when it is not a signal the datasets know by name
+        (:data:`helpers.datasets.SIGNAL_KINDS`), e.g. for your own data.
     """
 
     loader: Callable[[], Any]
     signal: str
     options: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""
+    n_samples: int | None = None
+    kind: str | None = None
+
+    def signal_kind(self) -> str:
+        """``"vector"``, ``"labels"``, ``"scalar"`` or ``"partner"``."""
+        return self.kind or datasets.signal_kind(self.signal)
+
+    def signal_options(self) -> dict:
+        """Keyword arguments of :func:`helpers.datasets.auxiliary_signal` for this source."""
+        return {**self.options, **({"kind": self.kind} if self.kind else {})}
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,10 @@ class TaskSpec:
         Whether models are trained with the signal's labels (``fit(data, y=...)``).
     colour, marker
         How the task is drawn.
+    extra_models
+        Models of this task only, by name: functions ``(profile=..., seed=...) -> model``
+        (e.g. your own embedding, see :mod:`helpers.apply`); other names go to
+        :func:`helpers.models.make_model`.
     """
 
     name: str
@@ -132,6 +152,15 @@ class TaskSpec:
     supervised: bool = False
     colour: str = "#4C72B0"
     marker: str = "o"
+    extra_models: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def make_model(self, name: str, *, profile: str, seed: int):
+        """An unfitted model of this task by name, with a profile's settings."""
+        if name in self.extra_models:
+            return self.extra_models[name](profile=profile, seed=seed)
+        from . import models
+
+        return models.make_model(name, profile=profile, seed=seed)
 
     def source(self, profile: str) -> Source:
         """The :class:`Source` of a profile (smoke reads the quick source)."""
@@ -147,7 +176,7 @@ class TaskSpec:
 
     def signal_kind(self, profile: str = "quick") -> str:
         """``"vector"``, ``"labels"``, ``"scalar"`` or ``"partner"``."""
-        return datasets.signal_kind(self.source(profile).signal)
+        return self.source(profile).signal_kind()
 
     def load(self, profile: str = "quick"):
         """The task's data at ``profile`` (cached per process; never modify it in place).
@@ -159,16 +188,25 @@ class TaskSpec:
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
+_ON_REPLACE: list[Callable[[], None]] = []  # caches keyed by task name, cleared on replace
 
 
-def register(spec: TaskSpec) -> TaskSpec:
-    """Add a task to the registry (a name may be registered once)."""
+def register(spec: TaskSpec, *, replace: bool = False) -> TaskSpec:
+    """Add a task to the registry.
+
+    A name may be registered once, unless ``replace=True`` (which also forgets the data the
+    process has cached for that name).
+    """
     if not isinstance(spec, TaskSpec):
         msg = f"register() takes a TaskSpec, got {type(spec).__name__}."
         raise TypeError(msg)
     if spec.name in _REGISTRY and _REGISTRY[spec.name] is not spec:
-        msg = f"A task called {spec.name!r} is already registered."
-        raise ValueError(msg)
+        if not replace:
+            msg = f"A task called {spec.name!r} is already registered."
+            raise ValueError(msg)
+        _load.cache_clear()
+        for clear in _ON_REPLACE:
+            clear()
     missing = {"quick", "paper"} - set(spec.sources)
     if missing:
         msg = f"Task {spec.name!r} lacks a source for profile(s) {sorted(missing)}."
@@ -257,17 +295,17 @@ def holdout(task: str | TaskSpec, data, *, profile: str = "quick", seed: int = 0
     spec = get(task)
     source = spec.source(profile)
     n_eval = int(round(profiles.get(profile).eval_fraction * len(data)))
-    kind = datasets.signal_kind(source.signal)
+    kind = source.signal_kind()
     groups = eligible = None
     if kind == "partner":
-        pairs = datasets.auxiliary_signal(data, source.signal, seed=seed, **source.options)
+        pairs = datasets.auxiliary_signal(data, source.signal, seed=seed, **source.signal_options())
         groups = splits.pair_groups(len(data), pairs.index, pairs.target)
         eligible = np.union1d(pairs.index, pairs.target)
     train_pool, eval_idx = splits.evaluation_split(
         len(data), n_eval=n_eval, seed=seed, groups=groups, eligible=eligible
     )
     aux = datasets.auxiliary_signal(
-        data, source.signal, seed=seed, restrict_to=eval_idx, **source.options
+        data, source.signal, seed=seed, restrict_to=eval_idx, **source.signal_options()
     )
     return Holdout(kind, seed, eval_idx, train_pool, aux.index, aux.target)
 
@@ -283,13 +321,13 @@ def summary(task: str | TaskSpec, data, *, profile: str = "quick") -> pd.Series:
     if spec.modality == "cell":
         umis = np.asarray(data.X.sum(axis=1)).ravel()
         out |= {"genes": data.n_vars, "median UMIs per cell": float(np.median(umis))}
-    kind = datasets.signal_kind(source.signal)
+    kind = source.signal_kind()
     if kind == "vector":
         out[f"{source.signal} dimensions"] = int(np.shape(data.obsm[source.signal])[1])
     elif kind in ("labels", "scalar"):
         out[f"{source.signal} values"] = int(pd.Series(data.obs[source.signal]).nunique())
     else:
-        pairs = datasets.auxiliary_signal(data, source.signal, seed=0, **source.options)
+        pairs = datasets.auxiliary_signal(data, source.signal, seed=0, **source.signal_options())
         out["partner pairs"] = int(pairs.index.size)
     return pd.Series(out, name=spec.title)
 
@@ -344,7 +382,7 @@ register(TaskSpec(
     sources={
         "quick": Source(datasets.load_pbmc10k, "protein_counts",
                         note="10x PBMC 10k CITE-seq (14 proteins), for Hao et al. 2021"),
-        "paper": Source(datasets.load_hao2021_pbmc, "protein_counts",
+        "paper": Source(datasets.load_hao2021_pbmc, "protein_counts", n_samples=161_764,
                         note="Hao et al. 2021 CITE-seq PBMCs as distributed by scvi-tools"),
     },
     paper=PaperRef("PBMC", "protein_counts"), **_CELL,
@@ -357,6 +395,7 @@ register(TaskSpec(
         "quick": Source(datasets.load_larry_subset, "clone", {"per_clone": "any_mate"},
                         note="781-cell LARRY subset (CoSpar test data)"),
         "paper": Source(datasets.load_larry_full, "clone", {"per_clone": "one"},
+                        n_samples=130_887,
                         note="LARRY in-vitro haematopoiesis, all 130,887 cells"),
     },
     paper=PaperRef("larry", "clone"), **_CELL,
@@ -376,7 +415,7 @@ register(TaskSpec(
     sources={
         "quick": Source(datasets.load_osmfish, "ng_idx",
                         note="osmFISH somatosensory cortex (33 genes), for Vizgen MERFISH"),
-        "paper": Source(datasets.load_merfish_s1r1, "ng_idx",
+        "paper": Source(datasets.load_merfish_s1r1, "ng_idx", n_samples=67_821,
                         note="Vizgen MERFISH mouse brain, slice 1 replicate 1"),
     },
     paper=PaperRef("merfish", "ng_idx"), **_CELL,

@@ -76,6 +76,7 @@ __all__ = [
     "counts_from_normalised",
     "dataset_names",
     "load_dataset",
+    "load_dlpfc_visium",
     "load_hao2021_pbmc",
     "load_larry_full",
     "load_klein2015",
@@ -102,6 +103,7 @@ SIGNAL_KINDS: dict[str, str] = {
     "lineage": "labels",
 }
 
+_KINDS = ("vector", "labels", "scalar", "partner")
 _FLOAT32_EXACT = 2**24  # every integer below this is exact in float32
 
 def signal_kind(signal: str) -> str:
@@ -450,6 +452,59 @@ def load_klein2015() -> ad.AnnData:
     )
 
 
+_DLPFC_SECTIONS = ("151673", "151674", "151675", "151676")
+
+
+def load_dlpfc_visium(section: str = "151673") -> ad.AnnData:
+    """One 10x Visium section of human dorsolateral prefrontal cortex (Maynard et al. 2021).
+
+    Raw UMI counts of the spots of one section with their positions and the manual annotation
+    of the cortical layer each spot lies in (layers 1-6 and white matter), as redistributed in
+    the BSD-3 licensed ``paste2`` 1.0.1 source distribution on PyPI (manifest entry
+    ``dlpfc/paste2_sdist``), read from the archive without unpacking it. The book uses it as
+    "your own data" (a dataset no other chapter uses); a Visium spot holds a few cells.
+
+    Parameters
+    ----------
+    section
+        ``"151673"``, ``"151674"``, ``"151675"`` or ``"151676"``.
+
+    Returns
+    -------
+    anndata.AnnData
+        Spots × 11,381 genes, raw counts in ``X``; ``obs["layer"]`` (categorical),
+        ``obsm["spatial"]`` (pixel coordinates of the spot centres).
+
+    Examples
+    --------
+    >>> adata = load_dlpfc_visium()  # doctest: +SKIP
+    >>> adata.obs["layer"].nunique(), adata.obsm["spatial"].shape[1]  # doctest: +SKIP
+    (7, 2)
+    """
+    import io
+
+    if section not in _DLPFC_SECTIONS:
+        msg = f"Unknown DLPFC section {section!r}; choose one of {_DLPFC_SECTIONS}."
+        raise ValueError(msg)
+    key = "dlpfc/paste2_sdist"
+    path = fetch(key)
+    member = f"paste2-1.0.1/sample_data/{section}.h5ad"
+    with tarfile.open(path, "r:gz") as archive:
+        try:
+            raw = archive.extractfile(member).read()
+        except KeyError as err:
+            msg = f"{path.name}: no {member} in the archive; is it paste2 1.0.1?"
+            raise ValueError(msg) from err
+    source = ad.read_h5ad(io.BytesIO(raw))
+    x = validate_counts(source.X, name=f"DLPFC {section} counts")
+    obs = pd.DataFrame(index=source.obs_names.copy())
+    obs["layer"] = pd.Categorical(source.obs["layer_guess"].astype(str))
+    adata = ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=source.var_names.copy()))
+    adata.obsm["spatial"] = np.asarray(source.obsm["spatial"], dtype=np.float64)
+    return _finish(adata, dataset=f"dlpfc_{section}", keys=(key,),
+                   notes=f"Visium section {section} from the paste2 1.0.1 sdist")
+
+
 def load_osmfish(*, drop_duplicates: bool = True) -> ad.AnnData:
     """osmFISH mouse somatosensory cortex (Codeluppi et al. 2018) with cell positions.
 
@@ -733,6 +788,7 @@ _LOADERS: dict[str, Callable[[], ad.AnnData]] = {
     "larry_subset": load_larry_subset,
     "osmfish": load_osmfish,
     "klein2015": load_klein2015,
+    "dlpfc_visium": load_dlpfc_visium,
     "hao2021_pbmc": load_hao2021_pbmc,
     "larry_full": load_larry_full,
     "merfish_s1r1": load_merfish_s1r1,
@@ -941,6 +997,7 @@ def auxiliary_signal(
     log1p: bool = True,
     k: int = 5,
     per_clone: str = "one",
+    kind: str | None = None,
 ) -> AuxiliarySignal:
     """The auxiliary signal of a dataset as arrays for the MI probe.
 
@@ -966,6 +1023,11 @@ def auxiliary_signal(
         Neighbours to choose from for ``"ng_idx"``.
     per_clone
         Pairs per clone for ``"clone"`` (see :func:`clonal_pairs`).
+    kind
+        The signal's kind, for a signal not among :data:`SIGNAL_KINDS` (your own data):
+        ``"vector"`` reads ``obsm[signal]``, ``"labels"`` and ``"scalar"`` read
+        ``obs[signal]``, ``"partner"`` pairs each cell with one of its ``k`` nearest
+        neighbours in the coordinates ``obsm[signal]`` (``"clone"``: clone mates).
 
     Returns
     -------
@@ -981,14 +1043,19 @@ def auxiliary_signal(
     >>> auxiliary_signal(a, "day", restrict_to=[0, 2])
     AuxiliarySignal(index=array([0, 2]), target=array([2., 6.]))
     """
-    kind = signal_kind(signal)
+    if kind is None:
+        kind = signal_kind(signal)
+    elif kind not in _KINDS:
+        msg = f"auxiliary_signal: kind must be one of {_KINDS}, got {kind!r}."
+        raise ValueError(msg)
     n = adata.n_obs
     if kind == "partner":
         if signal == "clone":
             index, target = clonal_pairs(adata, seed=seed, per_clone=per_clone)
         else:
+            key = signal if signal in adata.obsm else "spatial"
             index = np.arange(n, dtype=np.int64)
-            target = spatial_neighbour_pairs(adata, seed=seed, k=k)
+            target = spatial_neighbour_pairs(adata, seed=seed, k=k, key=key)
     else:
         index = np.arange(n, dtype=np.int64)
         if kind == "vector":

@@ -275,7 +275,10 @@ def select_highly_variable(
     import scanpy as sc
 
     tmp = ad.AnnData(X.astype(np.float32, copy=True))
-    sc.pp.normalize_total(tmp, target_sum=target_sum)
+    with warnings.catch_warnings():
+        # at the lowest depths some cells keep no molecule; they stay all-zero, as they should
+        warnings.filterwarnings("ignore", message="Some cells have zero counts")
+        sc.pp.normalize_total(tmp, target_sum=target_sum)
     sc.pp.log1p(tmp)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from ..progress import bar as progress_bar
 from ._common import (
     BaseModel,
     check_profile,
@@ -522,7 +523,6 @@ class GeneformerModel(BaseModel):
 
     def _train(self, train, val, *, n_cells: int, progress: bool):
         import torch
-        from tqdm.auto import tqdm
         from transformers import BertForMaskedLM, get_linear_schedule_with_warmup
 
         cfg = self.config
@@ -643,7 +643,7 @@ class GeneformerModel(BaseModel):
         has_val = len(val_batches) > 0
         step, running, n_running, stop = 0, 0.0, 0, False
         module.train()
-        bar = tqdm(total=total_steps, desc="Geneformer", disable=not progress or rank != 0)
+        bar = progress_bar(total_steps, desc="Geneformer", disable=not progress or rank != 0)
         for _epoch in range(self.max_epochs_):
             batches = _length_grouped_batches(
                 lengths, cfg.batch_size, rng, group=cfg.group_by_length

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..progress import enabled as progress_enabled
 from ._common import (
     BaseModel,
     check_profile,
@@ -121,14 +123,25 @@ class SCVIConfig:
 
 
 @contextlib.contextmanager
-def _quiet_lightning():
+def _quiet_lightning(printed: io.StringIO | None = None):
+    """Lightning's and scvi-tools' loggers at ERROR and their warnings off while training.
+
+    scvi-tools' early-stopping callback ``print``s its reason on teardown (no logger to set), so
+    standard output is captured into ``printed`` when one is given (only when no progress bar
+    shows: Lightning draws its bar on standard output).
+    """
     names = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "scvi")
     loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        with (
+            contextlib.redirect_stdout(printed)
+            if printed is not None
+            else contextlib.nullcontext(),
+            warnings.catch_warnings(),
+        ):
             warnings.filterwarnings("ignore", module=r"(lightning|pytorch_lightning|scvi)")
             warnings.filterwarnings(
                 "ignore", message=r".*(num_workers|does not have many workers).*"
@@ -202,7 +215,9 @@ class SCVIModel(BaseModel):
 
         adata = ad.AnnData(X_all)
         adata.var_names = [str(g) for g in self.genes_[self.gene_idx_]]
-        with _quiet_lightning():
+        show_bar = progress and progress_enabled()
+        printed = None if show_bar else io.StringIO()
+        with _quiet_lightning(printed):
             scvi.settings.seed = cfg.seed
             scvi.model.SCVI.setup_anndata(adata)
             model = scvi.model.SCVI(adata, **cfg.architecture_kwargs())
@@ -242,10 +257,11 @@ class SCVIModel(BaseModel):
                 },
                 plan_kwargs=plan_kwargs,
                 check_val_every_n_epoch=1 if has_val else None,
-                enable_progress_bar=progress,
+                enable_progress_bar=show_bar,
                 **trainer_kwargs,
             )
         self.model_ = model
+        self.stop_reason_ = (printed.getvalue().strip() or None) if printed else None
         self.history_ = {
             key: df.iloc[:, 0].astype(float).tolist()
             for key, df in model.history.items()

@@ -9,6 +9,8 @@
 ``store``
     :class:`Store` (one typed, atomically written shard per job; safe to share between
     processes and machines), :func:`job_id`, :func:`results_dir`, :func:`write_csv_atomic`.
+``cost``
+    :func:`plan`: jobs, samples seen and estimated hours of a grid, before it runs.
 ``backends``
     :func:`execute` runs the missing jobs of a sweep serially or on Dask (a ``LocalCluster``
     or any ``Client``, e.g. dask-jobqueue's ``SLURMCluster``) and returns a :class:`Report`.
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 from .backends import *  # noqa: F401,F403
 from .backends import __all__ as _backends_all
+from .cost import *  # noqa: F401,F403
+from .cost import __all__ as _cost_all
 from .jobs import *  # noqa: F401,F403
 from .jobs import __all__ as _jobs_all
 from .run import *  # noqa: F401,F403
@@ -25,4 +29,4 @@ from .run import __all__ as _run_all
 from .store import *  # noqa: F401,F403
 from .store import __all__ as _store_all
 
-__all__ = list(_store_all) + list(_backends_all) + list(_jobs_all) + list(_run_all)
+__all__ = [*_store_all, *_backends_all, *_jobs_all, *_run_all, *_cost_all]

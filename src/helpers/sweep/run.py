@@ -58,6 +58,9 @@ def _noisy(task: str, profile: str, seed: int, level: float):
     return spec.corrupt(spec.load(profile), level, seed=seed * 1_000_003 + 17)
 
 
+tasks._ON_REPLACE.extend([_holdout.cache_clear, _noisy.cache_clear])
+
+
 def probe_inputs(model, data, held: tasks.Holdout):
     """(x, y) for the probe: embeddings of the evaluation samples and the signal on them.
 
@@ -84,22 +87,24 @@ def _labels(data, signal: str) -> np.ndarray:
     return pd.Categorical(data.obs[signal]).codes.astype(np.int64)
 
 
-def run_job(job: Job) -> list[dict]:
+def run_job(job: Job, spec: tasks.TaskSpec | None = None) -> list[dict]:
     """Train and probe the model of one job; the rows it measured.
 
     A pure function of the job: the task's data, evaluation split, training subset, noise and
     model initialisation all follow from its fields (loaded data, splits and the current noisy
     copy are cached per process, so a worker running many jobs of one task loads them once).
+    ``spec`` carries a task that is not in the registry of the process running the job (your
+    own data on a Dask worker); it is registered there first.
     """
-    from .. import models
-
+    if spec is not None and tasks._REGISTRY.get(spec.name) is not spec:
+        tasks.register(spec, replace=True)
     spec = tasks.get(job.task)
     source = spec.source(job.profile)
     held = _holdout(job.task, job.profile, job.seed)
     noisy, x = _noisy(job.task, job.profile, job.seed, job.level)
     train = splits.training_subset(held.train_pool, job.size, seed=job.seed)
     fit_idx, val_idx = splits.validation_split(train, seed=job.seed)
-    model = models.make_model(job.model, profile=job.profile, seed=job.seed)
+    model = spec.make_model(job.model, profile=job.profile, seed=job.seed)
     supervision = {}
     if spec.supervised:
         labels = _labels(noisy, source.signal)
@@ -170,7 +175,9 @@ def run(
     folder = Path(results) if results is not None else results_dir(spec.name)
     todo = jobs(spec, profile=profile, models=models, seeds=seeds)
     store = Store(folder)
-    execute(todo, run_job, store, backend=backend, client=client, progress=progress)
+    registered = tasks._REGISTRY.get(spec.name) is spec
+    fn = run_job if registered and backend == "serial" else functools.partial(run_job, spec=spec)
+    execute(todo, fn, store, backend=backend, client=client, progress=progress)
     frame = store.frame(todo)
     first = [c for c in RESULT_COLUMNS if c in frame.columns]
     frame = frame[first + [c for c in frame.columns if c not in first]]
@@ -194,7 +201,8 @@ def fit(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Noise-law fits per (task, signal, model, size) and cell-number fits per level.
 
     Noise curves are the training sizes swept over at least three noise levels (every seed a
-    point); cell-number curves are the levels swept over at least three training sizes.
+    point); cell-number curves are the levels swept over at least two training sizes (a curve
+    with fewer points than a fit needs is returned as a failed row, not dropped).
     """
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
@@ -205,7 +213,8 @@ def fit(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         law="noise", x="x", y="mi",
     )
     cell_fits = laws.fit_table(
-        _curves(results, along="size", fixed="level"), ["task", "signal", "model", "level"],
+        _curves(results, along="size", fixed="level", min_points=2),
+        ["task", "signal", "model", "level"],
         law="cell", x="size", y="mi",
     )
     return noise_fits, cell_fits
@@ -215,7 +224,8 @@ def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
     """Headline numbers of a sweep, for a chapter's prose.
 
     ``falls_with_noise`` is the fraction of the learned models' noise curves (every model but
-    random projection) whose MI rises with the x-axis (less noise), by Spearman correlation.
+    random projection) whose MI rises with the x-axis (less noise), by Spearman correlation;
+    ``median_r2`` is over the fits that the data constrain (``ok``), ``n_ok_curves`` of them.
 
     Examples
     --------
@@ -231,10 +241,12 @@ def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
     rho = learned.groupby(["task", "signal", "model", "size"])[["x", "mi"]].apply(
         lambda g: g["x"].corr(g["mi"], method="spearman")
     )
-    ok = noise_fits[noise_fits["success"].astype(bool)] if len(noise_fits) else noise_fits
+    flag = "ok" if "ok" in noise_fits.columns else "success"
+    ok = noise_fits[noise_fits[flag].astype(bool)] if len(noise_fits) else noise_fits
     return {
         "n_rows": int(len(results)),
         "n_noise_curves": int(len(noise_fits)),
+        "n_ok_curves": int(len(ok)),
         "median_r2": float(ok["r_squared"].median()) if len(ok) else float("nan"),
         "falls_with_noise": float((rho > 0).mean()) if len(rho) else float("nan"),
         "fit_minutes": float(results["fit_seconds"].sum() / 60),
@@ -248,8 +260,8 @@ def fit_and_save(results: pd.DataFrame, out=None) -> tuple[pd.DataFrame, pd.Data
     noise_fits, cell_fits = fit(results)
     if out is None:
         out = results_dir(str(results["task"].iloc[0]))
-    for name, fits in (("noise_law_fits.csv", noise_fits), ("cell_law_fits.csv", cell_fits)):
-        write_csv_atomic(fits.drop(columns="fit", errors="ignore"), Path(out) / name)
+    for name, fits in (("noise_law_fits", noise_fits), ("cell_law_fits", cell_fits)):
+        write_csv_atomic(fits.drop(columns="fit", errors="ignore"), Path(out) / f"{name}.csv")
     return noise_fits, cell_fits, summarise(results, noise_fits)
 
 

@@ -53,11 +53,13 @@ __all__ = [
     "package_versions",
     "remove_orphans",
     "results_dir",
+    "shown_path",
     "write_atomic",
     "write_csv_atomic",
 ]
 
 RESULTS_ENV = "NOISESCALING_RESULTS"
+_REPO = Path(__file__).resolve().parents[3]  # the repository (src/helpers/sweep/store.py)
 
 #: The published schema that every single-cell result row carries.
 PUBLISHED_COLUMNS = [
@@ -98,11 +100,36 @@ def results_dir(*parts: str, create: bool = True) -> Path:
     'published'
     """
     root = os.environ.get(RESULTS_ENV)
-    base = Path(root) if root else Path(__file__).resolve().parents[3] / "results"
+    base = Path(root) if root else _REPO / "results"
     path = base.joinpath(*parts)
     if create:
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a chapter prints it: never the absolute path of the machine that ran it.
+
+    Inside the repository the path is given relative to it (``results/sc_protein``), under
+    ``$NOISESCALING_RESULTS`` relative to that (``$NOISESCALING_RESULTS/sc_protein``); anywhere
+    else only its last part is shown (``…/sc_protein``).
+
+    Examples
+    --------
+    >>> shown_path(_REPO / "notebooks" / "theory.md")
+    'notebooks/theory.md'
+    >>> shown_path("/somewhere/else/runs")
+    '…/runs'
+    """
+    p = Path(path).resolve()
+    env = os.environ.get(RESULTS_ENV)
+    bases = [(Path(env).resolve(), f"${RESULTS_ENV}")] if env else []
+    bases.append((_REPO, ""))
+    for base, label in bases:
+        if p == base or base in p.parents:
+            rel = p.relative_to(base).as_posix()
+            return "/".join(x for x in (label, rel) if x and x != ".") or "."
+    return f"…/{p.name}"
 
 
 def package_versions(packages: Iterable[str] = _TRACKED_PACKAGES) -> str:
@@ -468,16 +495,16 @@ class Store:
         self._locks = self.folder / ".locks"
         self._locks.mkdir(exist_ok=True)
         self._cache: dict[Path, tuple[tuple[int, int], dict]] = {}
+        self._tokens: dict[Path, str] = {}
         self.removed_orphans = self.clean()
 
     def __repr__(self) -> str:
         return f"Store({str(self.folder)!r})"
 
     def __reduce__(self):
-        return (type(self), (self.folder,), {"stale_after": self.stale_after})
-
-    def __setstate__(self, state: dict) -> None:
-        self.stale_after = state["stale_after"]
+        # Unpickled (on a Dask worker) as one store per folder and process: the folder is
+        # cleaned once per process, not once per job.
+        return (_reopen, (str(self.folder), self.stale_after))
 
     # paths ----------------------------------------------------------------------------------
     def path(self, job: Any) -> Path:
@@ -607,8 +634,8 @@ class Store:
         Parameters
         ----------
         jobs
-            Only these jobs' rows, in this order (jobs without a shard contribute nothing).
-            By default every shard, ordered by job id.
+            Only these jobs' rows, in this order, each once (jobs without a shard contribute
+            nothing).  By default every shard, ordered by job id.
 
         Raises
         ------
@@ -618,7 +645,7 @@ class Store:
         if jobs is None:
             paths = self._shard_paths()
         else:
-            paths = [p for p in (self.path(j) for j in jobs) if p.is_file()]
+            paths = [p for p in dict.fromkeys(self.path(j) for j in jobs) if p.is_file()]
         records: list[dict[str, Any]] = []
         job_cols: dict[str, None] = {}
         row_cols: dict[str, None] = {}
@@ -690,17 +717,18 @@ class Store:
                 continue
             with os.fdopen(fd, "w") as fh:
                 fh.write(body)
+            self._tokens[lock] = token
             _hold(lock, token)
             return True
         return False
 
     def release(self, job: Any) -> None:
-        """Drop the job's lock if this process holds it."""
+        """Drop the job's lock if this store object claimed it."""
         lock = self._lock_path(job)
-        with _HELD_LOCK:
-            token = _HELD.pop(lock, None)
+        token = self._tokens.pop(lock, None)
         if token is None:
             return
+        _unhold(lock)
         try:
             if json.loads(lock.read_text()).get("token") == token:
                 lock.unlink()
@@ -711,6 +739,16 @@ class Store:
         """Whether a live holder has the job's lock."""
         lock = self._lock_path(job)
         return lock.exists() and not self._stale(lock)
+
+
+_OPENED: dict[tuple[str, float], Store] = {}
+
+
+def _reopen(folder: str, stale_after: float) -> Store:
+    key = (folder, stale_after)
+    if key not in _OPENED:
+        _OPENED[key] = Store(folder, stale_after=stale_after)
+    return _OPENED[key]
 
 
 def _parse_shard(path: Path, data: bytes) -> dict:
@@ -775,7 +813,8 @@ class ResultsTable:
         if self.path.is_file():
             with open(self.path, "rb") as fh:
                 size = fh.seek(0, os.SEEK_END)
-                if size and (fh.seek(size - 1) or fh.read(1)) != b"\n":
+                fh.seek(max(size - 1, 0))
+                if size and fh.read(1) != b"\n":
                     msg = (f"Results table {self.path} is truncated (its last line is cut); "
                            "delete the partial last line or the file.")
                     raise ValueError(msg)
