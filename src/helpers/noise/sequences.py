@@ -344,7 +344,7 @@ def tolerance(fits, *, rate: float = 1e-3, fraction: float = 0.9, by: str = "mod
         ok = bool(f.get("success", False)) and np.isfinite(f.get("u_bar", np.nan))
         u, i = (float(f["u_bar"]), float(f["i_max"])) if ok else (np.nan, np.nan)
         mi = float(laws.noise_law(x_rate, u, i)) if ok else np.nan
-        x_frac = float(laws.umi90(u, i, fraction=fraction)) if ok else np.nan
+        x_frac = float(laws.invert_noise_law(fraction * i, u, i)) if ok else np.nan
         rows.append({
             by: f[by], "u_bar": u, "i_max": i, "r_squared": f.get("r_squared", np.nan),
             "mi_at_rate": mi, "fraction_at_rate": mi / i if ok and i > 0 else np.nan,
