@@ -18,7 +18,7 @@ Here the three sizes are ``make_model("ESM2-8M" | "ESM2-35M" | "ESM2-150M", prof
 ``quick``
     pretrained weights are not reachable on the book's machines: a small model of the same
     architecture (rotary ESM2 layers, the ESM2 vocabulary of 33 tokens) trained from scratch,
-    loss on the masked tokens only, several epochs on random 256-residue windows of each
+    loss on the masked tokens only, six epochs on random 128-residue windows of each
     sequence; embeddings average the residues of the whole sequence.
 ``smoke``
     the quick model, smaller and shorter (seconds).
