@@ -34,6 +34,7 @@ __all__ = [
     "UNPINNED_ENV",
     "cache_dir",
     "fetch",
+    "fetch_group",
     "load_manifest",
     "manifest_path",
     "mirror_dir",
@@ -179,7 +180,7 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
     Examples
     --------
     >>> path = fetch("published/spike_esm2")  # doctest: +SKIP
-    >>> path.name
+    >>> path.name  # doctest: +SKIP
     'multisize_gisaid_results.csv'
     """
     entries = load_manifest(manifest)
@@ -235,3 +236,43 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
         )
         raise DataUnavailableError(msg) from err
     return _verify(entry, Path(downloaded), "download")
+
+
+def fetch_group(prefix: str, *, manifest: str | os.PathLike | None = None) -> Path:
+    """A folder holding every entry whose key starts with ``prefix``, each fetched and verified.
+
+    For inputs that are read as a folder (a model checkpoint: ``config.json``, weights,
+    tokenizer files). Each file keeps its base name. When all of them resolve into one folder
+    (the mirror or the cache), that folder is returned; otherwise links to them are gathered in
+    ``<cache>/groups/<prefix>``.
+
+    Raises
+    ------
+    KeyError
+        No entry has a key starting with ``prefix``.
+
+    Examples
+    --------
+    >>> fetch_group("esm2/esm2_t6_8M_UR50D/")  # doctest: +SKIP
+    PosixPath('.../models/esm2_t6_8M_UR50D')
+    """
+    keys = [k for k in load_manifest(manifest) if k.startswith(prefix)]
+    if not keys:
+        msg = f"No entry of the data manifest has a key starting with {prefix!r}."
+        raise KeyError(msg)
+    paths = [fetch(k, manifest=manifest) for k in keys]
+    names = [p.name for p in paths]
+    if len(set(names)) != len(names):
+        msg = f"Entries under {prefix!r} share file names {sorted(names)}; cannot form a folder."
+        raise ValueError(msg)
+    parents = {p.parent for p in paths}
+    if len(parents) == 1:
+        return parents.pop()
+    folder = cache_dir() / "groups" / prefix.strip("/")
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        link = folder / path.name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(path.resolve())
+    return folder

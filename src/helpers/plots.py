@@ -25,6 +25,8 @@ __all__ = [
     "plot_noise_collapse",
     "plot_noise_curves",
     "plot_noise_fit",
+    "plot_substitutions",
+    "add_rate_axis",
     "plot_task_against_published",
     "set_style",
 ]
@@ -273,9 +275,12 @@ def _plot_fits_by_model(ax, fits, plot_fit, by, **legend):
     """
     if by is None:
         by = "model" if "model" in fits.columns else "algorithm"
-    if fits.empty:
+    if fits.empty or by not in fits.columns:
         return
-    for model in [m for m in MODEL_ORDER if m in set(fits[by])]:
+    present = set(fits[by])
+    order = [m for m in MODEL_ORDER if m in present]  # the cell models, then the others
+    order += [m for m in MODEL_COLORS if m in present and m not in order]
+    for model in order:
         for fit in fits.loc[fits[by] == model, "fit"]:
             if fit is not None:
                 plot_fit(ax, fit, color=MODEL_COLORS[model], label=model)
@@ -318,6 +323,57 @@ def plot_cell_curves(ax, fits, *, by=None, ylabel="auxiliary MI (bits)"):
     _plot_fits_by_model(ax, fits, plot_cell_fit, by)
     ax.set(xlabel="training cells", ylabel=ylabel)
     return ax
+
+
+def plot_substitutions(ax, reference: str, noisy, labels, *, start: int = 1, width: int = 60):
+    """A stretch of a sequence at several substitution rates, one row each, letters written and
+    every substituted position (letter differing from ``reference``) shaded.
+
+    Parameters
+    ----------
+    reference
+        The clean sequence (the first row).
+    noisy
+        Substituted copies of ``reference``.
+    labels
+        Row labels for the noisy copies (e.g. the rates).
+    start, width
+        The 1-based first residue and the number of residues shown.
+    """
+    rows = [reference] + [str(s) for s in noisy]
+    names = ["clean", *labels]
+    lo, hi = start - 1, start - 1 + width
+    grid = np.array([[c != r for c, r in zip(s[lo:hi], reference[lo:hi], strict=True)]
+                     for s in rows], dtype=float)
+    ax.imshow(grid, cmap=mpl.colors.ListedColormap(["white", TASK_COLORS["Sequence"]]),
+              vmin=0, vmax=1, aspect="auto", alpha=0.45, interpolation="nearest")
+    for i, s in enumerate(rows):
+        for j, c in enumerate(s[lo:hi]):
+            ax.text(j, i, c, ha="center", va="center", fontsize=7, family="monospace",
+                    weight="bold" if grid[i, j] else "normal")
+    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ticks = np.arange(0, width, 10)
+    ax.set_xticks(ticks, [str(start + t) for t in ticks], fontsize=8)
+    ax.set_xlabel("residue")
+    ax.grid(False)
+    return ax
+
+
+def add_rate_axis(ax, *, label="substitution rate p"):
+    """A top axis giving the substitution rate ``p`` of a ``(1 − p)/p`` x-axis."""
+
+    def to_rate(x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1.0 / (1.0 + np.asarray(x, dtype=float))
+
+    def to_x(p):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.asarray(p, dtype=float)
+            return (1.0 - p) / p
+
+    top = ax.secondary_xaxis("top", functions=(to_rate, to_x))
+    top.set_xlabel(label)
+    return top
 
 
 # --------------------------------------------------------------------------------------------

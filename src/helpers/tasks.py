@@ -347,6 +347,10 @@ def published_fits(task: str | TaskSpec, *, size: str | int = "largest"):
     if spec.paper is None:
         msg = f"Task {spec.name!r} has no counterpart in the released tables."
         raise ValueError(msg)
+    if spec.paper.table == "spike_esm2":
+        released = published.spike_esm2()
+        fits = laws.fit_table(released, ["model"], law="noise", x="x", y="mi")
+        return fits, _GISAID_TRAINING_SEQUENCES
     if spec.paper.table != "single_cell":
         msg = f"published_fits reads the single-cell table; {spec.name!r} is in {spec.paper.table}."
         raise ValueError(msg)
@@ -416,3 +420,38 @@ register(TaskSpec(
     },
     paper=PaperRef("merfish", "ng_idx"), **_CELL,
 ))
+
+
+# --------------------------------------------------------------------------------------------
+# The sequence task (Fig. 2i; Supplementary S.I.6, S.II.6)
+# --------------------------------------------------------------------------------------------
+#: The paper's training sequences: 75 % of 63,374 GISAID spikes (train_test_split, seed 42).
+_GISAID_TRAINING_SEQUENCES = 47_530
+
+
+def _sequence_task() -> TaskSpec:
+    from .datasets import sequences as seqdata
+    from .models.esm2 import probe as esm2_probe
+    from .noise import sequences as seqnoise
+
+    return TaskSpec(
+        name="seq_spike", modality="sequence", title="Spike sequences",
+        colour="#702F8A", marker="P",
+        sources={
+            # the month carries no signal over the six months of the public example (its
+            # spikes differ almost only at residue 614): the quick data probe the D614G lineage
+            "quick": Source(seqdata.load_ncov_spike_s1, "lineage",
+                            note="S1 of the nextstrain example spikes (GenBank, 2019-12 to "
+                                 "2020-05), D614/G614 lineage, for GISAID"),
+            "paper": Source(seqdata.load_gisaid, "month", n_samples=63_374,  # the paper's S.I.6
+                            note="your GISAID spike export, <= 1,000 per month, to 04/2025"),
+        },
+        corrupt=seqnoise.corrupt, levels=seqnoise.levels,
+        x_name="true/error", x_label="correct / substituted residues, (1 − p)/p",
+        models=("ESM2-8M", "ESM2-35M", "ESM2-150M"),
+        paper=PaperRef("gisaid", "month", table="spike_esm2"),
+        probe=esm2_probe,
+    )
+
+
+register(_sequence_task())

@@ -98,6 +98,9 @@ SIGNAL_KINDS: dict[str, str] = {
     "ng_idx": "partner",
     "day": "scalar",
     "author_day": "scalar",
+    # sequences (helpers.datasets.sequences): collection month, D614/G614 lineage
+    "month": "scalar",
+    "lineage": "labels",
 }
 
 _KINDS = ("vector", "labels", "scalar", "partner")

@@ -40,6 +40,7 @@ from ._common import (
     select_highly_variable,
     train_val_split,
 )
+from .esm2 import ESM2_8M, ESM2_35M, ESM2_150M, ESM2Config, ESM2Model
 from .geneformer import (
     GeneformerConfig,
     GeneformerModel,
@@ -64,6 +65,7 @@ from .tables import (
 
 __all__ = [
     "MODEL_NAMES",
+    "SEQUENCE_MODEL_NAMES",
     "PROFILES",
     "BaseModel",
     "NotFittedError",
@@ -78,6 +80,8 @@ __all__ = [
     "SCVIModel",
     "GeneformerConfig",
     "GeneformerModel",
+    "ESM2Config",
+    "ESM2Model",
     "hyperparameter_table",
     "parameter_count_table",
     "PAPER_GENE_COUNTS",
@@ -98,10 +102,15 @@ _REGISTRY: dict[str, type[BaseModel]] = {
     "PCA": PCAModel,
     "SCVI": SCVIModel,
     "Geneformer": GeneformerModel,
+    "ESM2-8M": ESM2_8M,
+    "ESM2-35M": ESM2_35M,
+    "ESM2-150M": ESM2_150M,
 }
 
-#: The algorithm names of the paper's result tables.
-MODEL_NAMES = tuple(_REGISTRY)
+#: The single-cell algorithm names of the paper's result tables.
+MODEL_NAMES = ("RandomProjection", "PCA", "SCVI", "Geneformer")
+#: The protein language models (Supplementary S.II.6), one per ESM2 size.
+SEQUENCE_MODEL_NAMES = ("ESM2-8M", "ESM2-35M", "ESM2-150M")
 
 
 def get_model_class(name: str) -> type[BaseModel]:
@@ -109,7 +118,7 @@ def get_model_class(name: str) -> type[BaseModel]:
     for key, cls in _REGISTRY.items():
         if key.lower() == str(name).lower():
             return cls
-    msg = f"unknown model {name!r}; choose one of {MODEL_NAMES}"
+    msg = f"unknown model {name!r}; choose one of {tuple(_REGISTRY)}"
     raise ValueError(msg)
 
 

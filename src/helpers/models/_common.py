@@ -25,6 +25,7 @@ __all__ = [
     "train_val_split",
     "epochs_for_budget",
     "torch_threads",
+    "pad_tokens",
 ]
 
 #: The three settings of every model: ``smoke`` (seconds, for CI), ``quick`` (the default book on
@@ -355,3 +356,25 @@ def torch_threads(n_threads: int | None):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def pad_tokens(seqs, pad_id: int):
+    """Token sequences of different lengths as one right-padded batch.
+
+    Returns ``(ids, attention_mask)``: ``torch`` int64 tensors of shape ``(len(seqs), longest)``,
+    the mask 1 on tokens and 0 on padding.
+
+    Examples
+    --------
+    >>> ids, mask = pad_tokens([np.array([5, 6, 7]), np.array([8])], pad_id=0)
+    >>> ids.tolist(), mask.tolist()
+    ([[5, 6, 7], [8, 0, 0]], [[1, 1, 1], [1, 0, 0]])
+    """
+    import torch
+
+    longest = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), longest), pad_id, dtype=np.int64)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+    ids = torch.from_numpy(ids)
+    return ids, (ids != pad_id).long()

@@ -52,6 +52,7 @@ from ._common import (
     BaseModel,
     check_profile,
     epochs_for_budget,
+    pad_tokens,
     select_highly_variable,
     train_val_split,
 )
@@ -407,14 +408,7 @@ def _masked_lm_module(bert_mlm):
 
 
 def _pad(seqs: list[np.ndarray]):
-    import torch
-
-    L = max(len(s) for s in seqs)
-    ids = np.full((len(seqs), L), PAD_TOKEN, dtype=np.int64)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = s
-    ids = torch.from_numpy(ids)
-    return ids, (ids != PAD_TOKEN).long()
+    return pad_tokens(seqs, PAD_TOKEN)
 
 
 def _length_grouped_batches(lengths: np.ndarray, batch_size: int, rng, *, group: bool):
