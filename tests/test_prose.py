@@ -31,6 +31,8 @@ _NAMES = [
     r"\bS\.[IVX]+(\.\d+)*",  # Supplementary sections
     r"\b(19|20)\d\d[a-z]?\b",  # years of references
     r"\b2σ\b", r"\b90 ?%",  # a 2σ band; UMI90's definition
+    r"\bresidues? \d+([–-]\d+)?", r"\b20 amino acids",  # positions in a protein; the alphabet
+    r"\bSARS-CoV-2\b", r"\b(one|1) (substitution )?in 1,000\b",  # a name; the paper's claim
 ]
 _NUMBER = re.compile(r"(?<![\w.])[-+±]?\d[\d,]*(\.\d+)?\s?%?(?![\w])")
 
