@@ -2,6 +2,9 @@
 
 ``cells``
     single-cell loaders, count validation and the auxiliary signals.
+``images``
+    image datasets (:class:`~helpers.datasets.images.ImageData`): Fashion-MNIST, TissueMNIST,
+    Caltech101.
 """
 
 from __future__ import annotations
@@ -9,4 +12,7 @@ from __future__ import annotations
 from .cells import *  # noqa: F401,F403
 from .cells import __all__ as _cells_all
 
-__all__ = list(_cells_all)
+from . import images
+from .images import ImageData
+
+__all__ = [*_cells_all, "images", "ImageData"]

@@ -54,6 +54,7 @@ from .linear import (
     RandomProjectionModel,
     normalize_log1p,
 )
+from .mobilenet import MobileNetConfig, MobileNetV2Config, MobileNetV2Model, MobileNetV3Model
 from .scvi_model import SCVIConfig, SCVIModel
 from .tables import (
     PAPER_GENE_COUNTS,
@@ -64,6 +65,7 @@ from .tables import (
 
 __all__ = [
     "MODEL_NAMES",
+    "IMAGE_MODEL_NAMES",
     "PROFILES",
     "BaseModel",
     "NotFittedError",
@@ -78,6 +80,10 @@ __all__ = [
     "SCVIModel",
     "GeneformerConfig",
     "GeneformerModel",
+    "MobileNetConfig",
+    "MobileNetV2Config",
+    "MobileNetV3Model",
+    "MobileNetV2Model",
     "hyperparameter_table",
     "parameter_count_table",
     "PAPER_GENE_COUNTS",
@@ -98,10 +104,14 @@ _REGISTRY: dict[str, type[BaseModel]] = {
     "PCA": PCAModel,
     "SCVI": SCVIModel,
     "Geneformer": GeneformerModel,
+    "MobileNetV3": MobileNetV3Model,
+    "MobileNetV2": MobileNetV2Model,
 }
 
-#: The algorithm names of the paper's result tables.
-MODEL_NAMES = tuple(_REGISTRY)
+#: The image models (fit on ImageData with labels; see ``models.mobilenet``).
+IMAGE_MODEL_NAMES = ("MobileNetV3", "MobileNetV2")
+#: The algorithm names of the paper's single-cell result tables.
+MODEL_NAMES = tuple(k for k in _REGISTRY if k not in IMAGE_MODEL_NAMES)
 
 
 def get_model_class(name: str) -> type[BaseModel]:
@@ -109,7 +119,7 @@ def get_model_class(name: str) -> type[BaseModel]:
     for key, cls in _REGISTRY.items():
         if key.lower() == str(name).lower():
             return cls
-    msg = f"unknown model {name!r}; choose one of {MODEL_NAMES}"
+    msg = f"unknown model {name!r}; choose one of {tuple(_REGISTRY)}"
     raise ValueError(msg)
 
 

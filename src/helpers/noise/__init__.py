@@ -2,6 +2,8 @@
 
 ``counts``
     exact binomial thinning of count matrices (simulated sequencing depth).
+``images``
+    additive Gaussian pixel noise and pixelation of image batches, with the released x-axes.
 
 The count functions are re-exported here (``helpers.noise.downsample`` …).
 """
@@ -10,5 +12,7 @@ from __future__ import annotations
 
 from .counts import *  # noqa: F401,F403
 from .counts import __all__ as _counts_all
+from . import images
+from .images import ImageCorruption, gaussian, pixelate
 
-__all__ = list(_counts_all)
+__all__ = [*_counts_all, "images", "ImageCorruption", "gaussian", "pixelate"]
