@@ -20,6 +20,7 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``models``     random projection, PCA, scVI and a Geneformer-style BERT
 ``sweep``      resumable, atomic tidy results tables for parameter sweeps
 ``experiment`` one single-cell task end to end: noise → models → probe → table
+``imaging``    the image tasks end to end: noise images → MobileNet → label MI → fits
 =============  ==============================================================
 """
 
@@ -43,6 +44,7 @@ _SUBMODULES = (
     "models",
     "sweep",
     "experiment",
+    "imaging",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]
