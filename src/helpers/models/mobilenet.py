@@ -6,8 +6,9 @@ with a new classification head and probes a layer of the trained network:
 =================  ============================================================================
 TissueMNIST        ``mobilenet_v3_small`` (IMAGENET1K_V1), head ``classifier[3]`` → 8 classes,
                    Adam lr 1e-3, batch 512, 30 epochs, cross-entropy; representation = the
-                   1024-d output of ``classifier[0]`` (the linear layer before the head's
-                   Hardswish), read with a forward hook as in the authors' code
+                   1024-d output of ``classifier[0]`` as the authors' forward hook reads it:
+                   their hook keeps ``output.detach()``, which the in-place Hardswish that
+                   follows overwrites, so the probed vector is ``Hardswish(classifier[0](x))``
 Caltech101         ``mobilenet_v2`` (IMAGENET1K_V1; the paper's text says V3, the authors'
                    notebooks use V2), head ``classifier[1]`` → 101 outputs (their notebooks keep
                    101 although only 5 classes occur), Adam lr 1e-4, batch 128, 5 epochs
@@ -273,8 +274,11 @@ class _MobileNet(BaseModel):
 
         grabbed = {}
         if self.config.arch == "v3_small":
-            hook = net.classifier[0].register_forward_hook(
-                lambda m, i, o: grabbed.__setitem__("z", o.detach()))
+            # the authors hook classifier[0] and keep ``output.detach()``, which shares memory
+            # with the tensor that the next layer, Hardswish(inplace=True), overwrites: what
+            # they probe is Hardswish(classifier[0](x)).  Read that explicitly.
+            hook = net.classifier[1].register_forward_hook(
+                lambda m, i, o: grabbed.__setitem__("z", o.detach().clone()))
         else:
             hook = net.classifier[1].register_forward_hook(
                 lambda m, i, o: grabbed.__setitem__("z", i[0].detach()))
@@ -297,7 +301,8 @@ class _MobileNet(BaseModel):
 
 
 class MobileNetV3Model(_MobileNet):
-    """MobileNetV3-Small classifier; embeds with the 1024-d ``classifier[0]`` output.
+    """MobileNetV3-Small classifier; embeds with the 1024-d ``classifier[0]`` output (after
+    the in-place Hardswish, as the authors' hook reads it).
 
     Examples
     --------
