@@ -107,7 +107,8 @@ def test_x_axes_by_name_and_corruption_shape():
 
 def test_image_data_protocol():
     rng = np.random.default_rng(0)
-    data = ImageData(rng.random((6, 1, 4, 4)), pd.DataFrame({"split": ["train"] * 4 + ["test"] * 2}),
+    obs = pd.DataFrame({"split": ["train"] * 4 + ["test"] * 2})
+    data = ImageData(rng.random((6, 1, 4, 4)), obs,
                      labels=["b", "a", "b", "c", "a", "c"], classes=["a", "b", "c"])
     assert data.images.dtype == np.float32 and len(data) == 6
     assert data.label_codes.tolist() == [1, 0, 1, 2, 0, 2]
@@ -140,7 +141,8 @@ def test_subsample_splits_is_stratified_and_seeded():
 
 def test_read_idx_roundtrip():
     arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    raw = bytes([0, 0, 8, 3]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape) + arr.tobytes()
+    dims = b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
+    raw = bytes([0, 0, 8, 3]) + dims + arr.tobytes()
     np.testing.assert_array_equal(read_idx(gzip.compress(raw)), arr)
     with pytest.raises(ValueError, match="magic"):
         read_idx(b"\x01\x02\x03\x04")
@@ -244,7 +246,7 @@ def tiny_manifest(tmp_path, monkeypatch):
     for name, n in splits.items():
         labels = np.arange(n) % 8
         imgs = rng.integers(0, 60, (n, 32, 32), dtype=np.uint8)
-        imgs[:, : 4 * 1 + 4, :] += (labels * 20)[:, None, None].astype(np.uint8)
+        imgs[:, :8, :] += (labels * 20)[:, None, None].astype(np.uint8)
         arrays[f"{name}_images"] = imgs
         arrays[f"{name}_labels"] = labels[:, None]
     npz = cache / "full/medmnist/tissuemnist_32.npz"

@@ -27,9 +27,9 @@ embedding (``<class>``: the TissueMNIST release's ``ova_mi_continuous``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -9,10 +9,9 @@
 
 from __future__ import annotations
 
+from . import images
 from .cells import *  # noqa: F401,F403
 from .cells import __all__ as _cells_all
-
-from . import images
 from .images import ImageData
 
 __all__ = [*_cells_all, "images", "ImageData"]

@@ -167,7 +167,8 @@ def _as_categorical(labels, classes, n: int) -> pd.Categorical:
     classes = list(classes)
     if labels.dtype.kind in "iu":
         if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
-            msg = f"integer labels must lie in [0, {len(classes)}), got {labels.min()}..{labels.max()}"
+            msg = (f"integer labels must lie in [0, {len(classes)}), "
+                   f"got {labels.min()}..{labels.max()}")
             raise ValueError(msg)
         return pd.Categorical.from_codes(labels.astype(int), categories=classes)
     unknown = set(labels.tolist()) - set(classes)

@@ -262,7 +262,8 @@ class _MobileNet(BaseModel):
             try:
                 net.load_state_dict(state)
             except RuntimeError as err:
-                msg = f"weights of manifest entry {key!r} do not fit torchvision's {cfg.arch}: {err}"
+                msg = f"weights of manifest entry {key!r} do not fit torchvision's {cfg.arch}: "
+                msg += str(err)
                 raise ValueError(msg) from err
         head = 3 if cfg.arch == "v3_small" else 1
         net.classifier[head] = torch.nn.Linear(net.classifier[head].in_features, n_out)
@@ -375,7 +376,8 @@ def _to_input(xb, device):
 def _check_images(data, name: str) -> np.ndarray:
     images = getattr(data, "images", None)
     if images is None:
-        msg = f"{name} must be an ImageData (float32 N x C x H x W in .images), got {type(data).__name__}"
+        msg = (f"{name} must be an ImageData (float32 N x C x H x W in .images), "
+               f"got {type(data).__name__}")
         raise TypeError(msg)
     x = np.ascontiguousarray(images, dtype=np.float32)
     if x.ndim != 4 or x.shape[1] not in (1, 3):

@@ -10,9 +10,9 @@ The count functions are re-exported here (``helpers.noise.downsample`` …).
 
 from __future__ import annotations
 
+from . import images
 from .counts import *  # noqa: F401,F403
 from .counts import __all__ as _counts_all
-from . import images
 from .images import ImageCorruption, gaussian, pixelate
 
 __all__ = [*_counts_all, "images", "ImageCorruption", "gaussian", "pixelate"]

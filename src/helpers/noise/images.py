@@ -177,8 +177,8 @@ def pixelate(images, factor: int, *, size=None, mode: str = "bilinear") -> np.nd
     if mode == "nearest" and target[0] % h2 == 0 and target[1] % w2 == 0:
         return np.repeat(np.repeat(pooled, target[0] // h2, axis=2), target[1] // w2, axis=3)
     import torch
-    from torchvision.transforms.v2 import functional as TF
     from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
 
     interp = InterpolationMode.BILINEAR if mode == "bilinear" else InterpolationMode.NEAREST
     resized = TF.resize(torch.from_numpy(pooled), list(target), interpolation=interp,
