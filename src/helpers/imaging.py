@@ -98,9 +98,12 @@ def label_probe(model, noisy_eval: ImageData, target: str = "label", *, seed: in
     classes = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(
         set(col))
     truth = np.asarray(pd.Categorical(col, categories=classes).codes, dtype=np.int64)
-    pred = model.predict(noisy_eval)
     need_z = latent or "latent" in one_vs_all
-    z = model.embed(noisy_eval) if need_z else None
+    if need_z and hasattr(model, "embed_predict"):
+        z, pred = model.embed_predict(noisy_eval)
+    else:
+        z = model.embed(noisy_eval) if need_z else None
+        pred = model.predict(noisy_eval)
     rows = []
     if latent:
         rows.append({"signal": "all classes", "estimator": "latent", "class": "all",

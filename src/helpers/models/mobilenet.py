@@ -101,7 +101,7 @@ class MobileNetConfig:
             return cls(arch=arch, lr=3e-3, batch_size=64, epochs=1, n_threads=1,
                        bn_recalibrate=256, profile=profile, seed=seed)
         if profile == "quick":
-            return cls(arch=arch, lr=3e-3, batch_size=64, epochs=2, n_threads=None,
+            return cls(arch=arch, lr=3e-3, batch_size=64, epochs=2, n_threads=1,
                        bn_recalibrate=1024, profile=profile, seed=seed)
         if arch == "v2":
             return cls(arch=arch, pretrained=True, n_outputs=101, lr=1e-4, batch_size=128,
@@ -230,6 +230,15 @@ class _MobileNet(BaseModel):
             _, logits = self._forward(self.net_, x, _device(self.config.device),
                                       self.config.embed_batch_size)
         return logits.argmax(1).astype(np.int64)
+
+    def embed_predict(self, data) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`embed` and :meth:`predict` from one forward pass."""
+        self._check_fitted()
+        x = _check_images(data, "data")
+        with torch_threads(self.config.n_threads):
+            emb, logits = self._forward(self.net_, x, _device(self.config.device),
+                                        self.config.embed_batch_size)
+        return emb, logits.argmax(1).astype(np.int64)
 
     def fit_embed(self, data, *, y=None, val=None, progress: bool = True) -> np.ndarray:
         return self.fit(data, y=y, val=val, progress=progress).embed(data)
