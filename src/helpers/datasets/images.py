@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import fetch
+from ..noise.images import check_images
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -81,13 +82,7 @@ class ImageData:
 
     def __init__(self, images, obs: pd.DataFrame | None = None, *, labels=None, classes=None,
                  uns: dict | None = None):
-        arr = np.asarray(images)
-        if arr.ndim != 4:
-            msg = f"images must be N x C x H x W, got shape {arr.shape}"
-            raise ValueError(msg)
-        if arr.dtype.kind not in "biuf":
-            msg = f"images must be numeric, got dtype {arr.dtype}"
-            raise TypeError(msg)
+        arr = check_images(images)
         self.images = arr.astype(np.float32, copy=False)
         if obs is None:
             obs = pd.DataFrame(index=pd.RangeIndex(len(arr)))

@@ -29,6 +29,7 @@ import numpy as np
 
 __all__ = [
     "X_AXES",
+    "check_images",
     "ImageCorruption",
     "gaussian",
     "pixelate",
@@ -65,7 +66,8 @@ def x_value(level: float, name: str) -> float:
     return float(X_AXES[name](level))
 
 
-def _check_images(images, name: str = "images") -> np.ndarray:
+def check_images(images, name: str = "images") -> np.ndarray:
+    """``images`` as an array, checked to be a numeric ``N × C × H × W`` batch."""
     arr = np.asarray(images)
     if arr.ndim != 4:
         msg = f"{name} must be a batch N x C x H x W, got shape {arr.shape}"
@@ -100,7 +102,7 @@ def gaussian(images, sigma: float, *, seed: int) -> np.ndarray:
     >>> y.shape, y.dtype, bool(np.array_equal(y, gaussian(x, 0.5, seed=0)))
     ((2, 1, 4, 4), dtype('float32'), True)
     """
-    arr = _check_images(images)
+    arr = check_images(images)
     sigma = float(sigma)
     if not np.isfinite(sigma) or sigma < 0:
         msg = f"sigma must be finite and non-negative, got {sigma}"
@@ -150,7 +152,7 @@ def pixelate(images, factor: int, *, size=None, mode: str = "bilinear") -> np.nd
     >>> pixelate(np.ones((1, 1, 5, 5)), 2).shape  # the partial 5th row and column are dropped
     (1, 1, 2, 2)
     """
-    arr = _check_images(images)
+    arr = check_images(images)
     if isinstance(factor, bool) or not float(factor).is_integer() or factor < 1:
         msg = f"factor must be a positive integer, got {factor!r}"
         raise ValueError(msg)
