@@ -3,8 +3,12 @@
 from pathlib import Path
 
 import jupytext
+import numpy as np
+import pandas as pd
 import papermill as pm
 import pytest
+
+import helpers as hp
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.md"))
 
@@ -23,6 +27,22 @@ def test_every_chapter_has_one_parameters_cell_with_a_profile():
         assert "profile = " in tagged[0].source, nb.name
 
 
+def test_every_chapter_round_trips_through_jupytext_with_its_parameters(tmp_path):
+    """What a JupyterLab user does: open the text chapter as a notebook, save it, and get the
+    same chapter back (the parameters cell tagged, so papermill can still inject values)."""
+    for nb in NOTEBOOKS:
+        notebook = jupytext.read(nb)
+        ipynb = tmp_path / f"{nb.stem}.ipynb"
+        jupytext.write(notebook, ipynb)
+        back = jupytext.read(ipynb)
+        assert [c.source for c in back.cells] == [c.source for c in notebook.cells], nb.name
+        tags = [c.metadata.get("tags", []) for c in back.cells]
+        assert sum("parameters" in t for t in tags) == 1, nb.name
+        assert [c.metadata for c in back.cells] == [c.metadata for c in notebook.cells], nb.name
+        again = jupytext.reads(jupytext.writes(back, fmt="md:myst"), fmt="md:myst")
+        assert [c.source for c in again.cells] == [c.source for c in notebook.cells], nb.name
+
+
 @pytest.mark.chapter
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_chapter_runs_at_smoke_profile(notebook, tmp_path, monkeypatch):
@@ -39,3 +59,25 @@ def test_chapter_runs_at_smoke_profile(notebook, tmp_path, monkeypatch):
     )
     written = list((tmp_path / "results").rglob("*.csv"))
     assert written or notebook.stem == "theory", "a chapter with results writes a tidy table"
+    cells = jupytext.read(notebook).cells
+    params = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+    namespace: dict = {}
+    exec(params[0].source, namespace)  # the chapter's defaults: which task it sweeps
+    task = namespace.get("task")
+    if task in hp.tasks.names() and notebook.stem != "scale":
+        _check_sweep_outcome(task, tmp_path / "results" / task / "results.csv")
+
+
+def _check_sweep_outcome(task, table):
+    """A task chapter at smoke: one row per job with finite values, and for the learned models
+    more information at the cleanest level than at the noisiest."""
+    results = pd.read_csv(table)
+    jobs = hp.sweep.jobs(task, profile="smoke")
+    assert len(results) >= len(jobs), f"{len(results)} rows for {len(jobs)} jobs"
+    assert np.isfinite(results[["x", "mi"]].to_numpy(dtype=float)).all()
+    largest = results[results["size"] == results["size"].max()]
+    learned = largest[largest["model"].isin(["PCA", "SCVI"])]
+    for model, curve in learned.groupby("model"):
+        cleanest = curve.loc[curve["x"].idxmax(), "mi"]
+        noisiest = curve.loc[curve["x"].idxmin(), "mi"]
+        assert cleanest > noisiest, f"{task}/{model}: MI {cleanest:.3f} <= {noisiest:.3f}"

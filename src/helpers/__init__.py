@@ -7,6 +7,8 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
     hp.laws.noise_law(x, u_bar=500, i_max=2)
 
 =============  ==============================================================
+``profiles``   the ``smoke`` / ``quick`` / ``paper`` grids, in one table
+``tasks``      the task registry: each task's data, signal, corruption, models, paper curves
 ``data``       checksummed access to every input named in ``data_manifest.yml``
 ``laws``       the noise and cell-number scaling laws: evaluate, fit, invert, collapse
 ``published``  the paper's released result tables as tidy DataFrames
@@ -14,13 +16,13 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``theory``     Box 1: the Gaussian channel model and its Poisson counterpart
 ``probe``      auxiliary mutual information (latent MI) between embeddings and signals
 ``groundtruth`` samples with analytic mutual information, for validating the probe
-``noise``      binomial thinning of counts (simulated sequencing depth)
+``noise``      corruptions: binomial thinning of counts (simulated sequencing depth), …
 ``splits``     training-size subsets, validation split and the fixed evaluation set
 ``datasets``   loaders returning AnnData with raw counts and the auxiliary signal
 ``models``     random projection, PCA, scVI and a Geneformer-style BERT
-``sweep``      resumable, atomic tidy results tables for parameter sweeps
-``experiment`` one single-cell task end to end: noise → models → probe → table
-``imaging``    the image tasks end to end: noise images → MobileNet → label MI → fits
+``sweep``      a task's sweep as jobs: grid, run (serial or Dask), sharded results, fits
+``apply``      the noise law of your own AnnData and embedding, in one call or command
+``imaging``    the image tasks: noise images → MobileNet → label MI
 =============  ==============================================================
 """
 
@@ -31,6 +33,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "profiles",
+    "tasks",
     "data",
     "laws",
     "published",
@@ -43,7 +47,7 @@ _SUBMODULES = (
     "datasets",
     "models",
     "sweep",
-    "experiment",
+    "apply",
     "imaging",
 )
 

@@ -16,6 +16,12 @@ within half a bit of its capacity (exactly so as :math:`I_\max \to \infty`).
 **Collapse.**  With :math:`A = 2^{-2 I_\max}` and :math:`z = (x/\bar u + A)/(1 - A)`, every noise
 curve satisfies :math:`I - I_\max = -\tfrac12 \log_2((1+z)/z)`; every cell-number curve
 satisfies :math:`(I_\infty - I)^{-1/s} = N / N_\mathrm{sat}`.
+
+**Fit quality.**  Every fit carries ``reason``, empty when the data constrain it (``ok``) and
+otherwise naming why not (failed, flat, never positive, not rising, unconstrained, not
+saturated); a flagged fit keeps its parameters, but its derived numbers (UMI90, collapse
+coordinates) are ``nan``.  Cell-number fits are bounded as the authors bound them
+(:func:`cell_law_bounds`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import pandas as pd
 
 __all__ = [
     "CellLawFit",
+    "LINEAR_MODELS",
+    "cell_law_bounds",
     "NoiseLawFit",
     "cell_collapse",
     "cell_law",
@@ -39,6 +47,7 @@ __all__ = [
     "noise_law",
     "universal_noise_curve",
     "umi90",
+    "UMI90_DEFINITIONS",
 ]
 
 
@@ -86,14 +95,15 @@ def invert_noise_law(mi, u_bar, i_max):
     r"""Signal-to-noise power needed to reach ``mi`` bits (Supplementary Eq. S6).
 
     Solving Eq. 1 for :math:`x` with :math:`r = 2^{2(I_\max - I)}` and :math:`A = 2^{-2I_\max}`:
-    :math:`x = \bar u\,(1 - rA)/(r - 1)`.  ``UMI90`` is ``invert_noise_law(0.9 * i_max, ...)``.
+    :math:`x = \bar u\,(1 - rA)/(r - 1)`.  See :func:`umi90` for the depth at 90 % of capacity.
 
     Parameters
     ----------
     mi
-        Target information in bits, in ``[0, i_max)``.
+        Target information in bits, in ``[0, i_max]``; the end points have the exact answers
+        ``0`` and ``inf``.
     u_bar, i_max
-        Noise-law parameters.
+        Noise-law parameters: finite, ``u_bar > 0`` and ``i_max > 0``.
 
     Returns
     -------
@@ -103,7 +113,8 @@ def invert_noise_law(mi, u_bar, i_max):
     Raises
     ------
     ValueError
-        If a target is negative or above the capacity.
+        If ``u_bar`` or ``i_max`` is not finite and positive, or a target is not finite or
+        lies outside ``[0, i_max]``.
 
     Examples
     --------
@@ -112,28 +123,77 @@ def invert_noise_law(mi, u_bar, i_max):
     1.5
     """
     mi = np.asarray(mi, dtype=float)
+    u_bar_arr = np.asarray(u_bar, dtype=float)
     i_max_arr = np.asarray(i_max, dtype=float)
-    if np.any(mi < 0) or np.any(mi > i_max_arr):
-        msg = "Target information must lie in [0, i_max]."
+    if not np.all(np.isfinite(u_bar_arr) & (u_bar_arr > 0)):
+        msg = f"u_bar must be finite and positive (got {u_bar!r})."
+        raise ValueError(msg)
+    if not np.all(np.isfinite(i_max_arr) & (i_max_arr > 0)):
+        msg = f"i_max must be finite and positive (got {i_max!r})."
+        raise ValueError(msg)
+    if not np.all(np.isfinite(mi)) or np.any(mi < 0) or np.any(mi > i_max_arr):
+        msg = (
+            "Target information must be finite and lie in [0, i_max] "
+            f"(got {mi!r}, i_max {i_max!r})."
+        )
         raise ValueError(msg)
     gap = i_max_arr - mi
     with np.errstate(divide="ignore"):
         # (1 - rA)/(r - 1) = (1 - 2^{-2 mi}) / (2^{2 gap} - 1), stable via expm1
-        out = np.asarray(u_bar, dtype=float) * (-np.expm1(-2 * mi * np.log(2))) / np.expm1(
-            2 * gap * np.log(2)
-        )
+        out = u_bar_arr * (-np.expm1(-2 * mi * np.log(2))) / np.expm1(2 * gap * np.log(2))
     return out if out.ndim else float(out)
 
 
-def umi90(u_bar, i_max, *, fraction: float = 0.9):
-    """Signal-to-noise power (UMIs per cell) at which a model reaches ``fraction`` of ``i_max``.
+#: The two readings of "90 % of capacity" (see :func:`umi90`).
+UMI90_DEFINITIONS = ("table", "text")
+
+
+def umi90(u_bar, i_max, *, definition: str = "table"):
+    r"""UMIs per cell (signal-to-noise power) at which a model reaches "90 %" of its capacity.
+
+    The paper defines UMI90 in two ways that differ by a factor of a few:
+
+    ``"table"`` (default)
+        The target :math:`I = I_\max + \log_2 0.95`, i.e. :math:`2^{I} = 0.95\cdot 2^{I_\max}`:
+        what the authors' code for Supplementary Table S6 solves (``analysis/u90.ipynb``
+        of g-kl/noise-scaling), and what the table reports.
+    ``"text"``
+        The target :math:`I = 0.9\,I_\max`, 90 % of the capacity in bits, as the text words it.
+
+    Parameters
+    ----------
+    u_bar, i_max
+        Noise-law parameters (finite, positive).
+    definition
+        ``"table"`` or ``"text"``.
+
+    Returns
+    -------
+    numpy.ndarray or float
+
+    Raises
+    ------
+    ValueError
+        An unknown ``definition``, invalid parameters (see :func:`invert_noise_law`), or, for
+        ``"table"``, a capacity below :math:`-\log_2 0.95` (0.074 bit), where the target
+        would be negative.
 
     Examples
     --------
-    >>> round(float(umi90(1000.0, 2.0)), 1)
+    >>> round(float(umi90(1000.0, 2.0)), 1)  # I_max + log2(0.95)
+    8615.4
+    >>> round(float(umi90(1000.0, 2.0, definition="text")), 1)  # 0.9 I_max
     2871.7
     """
-    return invert_noise_law(fraction * np.asarray(i_max, dtype=float), u_bar, i_max)
+    i_max_arr = np.asarray(i_max, dtype=float)
+    if definition == "table":
+        target = i_max_arr + np.log2(0.95)
+    elif definition == "text":
+        target = 0.9 * i_max_arr
+    else:
+        msg = f"definition must be one of {UMI90_DEFINITIONS} (got {definition!r})."
+        raise ValueError(msg)
+    return invert_noise_law(target, u_bar, i_max)
 
 
 def universal_noise_curve(z):
@@ -190,6 +250,7 @@ class _LawFit:
     r_squared: float
     success: bool
     constrained: bool
+    reason: str = ""
 
     @property
     def n_points(self) -> int:
@@ -197,8 +258,8 @@ class _LawFit:
 
     @property
     def ok(self) -> bool:
-        """The fit converged and every parameter has a finite error smaller than its value."""
-        return self.success and self.constrained
+        """The data constrain the fit: no flag was raised (see ``reason``)."""
+        return not self.reason
 
     def band(self, x, *, sigma: float = 2.0):
         """Lower and upper edges of the ``sigma`` confidence band of the fitted curve at ``x``."""
@@ -237,12 +298,16 @@ class NoiseLawFit(_LawFit):
     u_bar_err, i_max_err
         One-standard-error uncertainties from the fit covariance (``nan`` if unavailable).
     r_squared
-        Coefficient of determination over every point.
+        Coefficient of determination over every point (``nan`` for a flat curve).
     success
         The optimiser converged and produced a covariance.
     constrained
-        Both errors are finite and smaller than their values; otherwise the parameters are
-        not pinned down by the data (e.g. a curve that never saturates) and the fit is flagged.
+        Both errors are finite and smaller than their values.
+    reason
+        Why the data do not constrain the fit (``""`` when they do; several reasons are joined
+        by ``"; "``); see :func:`fit_noise_law`.  ``ok`` is ``reason == ""``; a flagged fit
+        keeps its parameters for inspection, but its derived quantities (``umi90``,
+        ``collapse``) are ``nan``.
     """
 
     u_bar: float = float("nan")
@@ -254,13 +319,28 @@ class NoiseLawFit(_LawFit):
         """The fitted law at ``x``."""
         return noise_law(x, self.u_bar, self.i_max)
 
+    def umi90_of(self, definition: str = "table") -> float:
+        """UMI90 of the fitted law (see :func:`umi90`); ``nan`` for a flagged fit."""
+        if not self.ok:
+            return float("nan")
+        try:
+            return float(umi90(self.u_bar, self.i_max, definition=definition))
+        except ValueError:  # capacity below the table target (0.074 bit)
+            return float("nan")
+
     @property
     def umi90(self) -> float:
-        """Signal-to-noise power at which the fitted model reaches 90 % of its capacity."""
-        return float(umi90(self.u_bar, self.i_max))
+        """UMI90 by the authors' table definition (:func:`umi90`); ``nan`` for a flagged fit."""
+        return self.umi90_of("table")
 
     def collapse(self):
-        """Collapse coordinates ``(z, y)`` of the fitted points (see :func:`noise_collapse`)."""
+        """Collapse coordinates ``(z, y)`` of the fitted points (see :func:`noise_collapse`).
+
+        ``nan`` for a flagged fit: its parameters do not place the curve.
+        """
+        if not self.ok:
+            nan = np.full(self.x.shape, np.nan)
+            return nan, nan.copy()
         return noise_collapse(self.x, self.mi, self.u_bar, self.i_max)
 
     def to_dict(self) -> dict:
@@ -270,11 +350,70 @@ class NoiseLawFit(_LawFit):
             "u_bar_err": self.u_bar_err,
             "i_max_err": self.i_max_err,
             "r_squared": self.r_squared,
-            "umi90": self.umi90 if np.isfinite(self.i_max) and self.i_max > 0 else np.nan,
+            "umi90": self.umi90,
+            "umi90_text": self.umi90_of("text"),
             "n_points": self.n_points,
             "success": self.success,
             "constrained": self.constrained,
+            "ok": self.ok,
+            "reason": self.reason,
         }
+
+
+def _level_means(x, y):
+    """Distinct abscissae and the mean of ``y`` (over seeds) at each."""
+    levels, inverse = np.unique(x, return_inverse=True)
+    means = np.bincount(inverse, weights=y) / np.bincount(inverse)
+    return levels, means, inverse
+
+
+def _rank_correlation(a, b) -> float:
+    """Spearman's rank correlation (``nan`` when either side is constant)."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(a), rankdata(b)
+    if np.ptp(ra) == 0 or np.ptp(rb) == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _data_flags(x, y) -> list[str]:
+    """Flags that follow from the data alone: flat, not positive, falling."""
+    levels, means, _ = _level_means(x, y)
+    if np.ptp(y) == 0:
+        return ["flat: MI does not vary"]
+    flags = []
+    if means.max() <= 0:
+        flags.append("no positive MI at any level")
+    if levels.size >= 3 and not _rank_correlation(levels, means) > 0:
+        flags.append("MI does not rise with x (rank correlation <= 0)")
+    return flags
+
+
+def _noise_flags(fit: NoiseLawFit) -> list[str]:
+    flags = _data_flags(fit.x, fit.mi)
+    if fit.result is None or not fit.success:
+        return [*flags, "fit failed: no converged solution with a covariance"]
+    u, i = fit.u_bar, fit.i_max
+    if not (np.isfinite(u) and np.isfinite(i) and u > 0 and i > 0):
+        return [*flags, "parameters outside their physical range (u_bar > 0, i_max > 0)"]
+    if not np.isfinite(fit.r_squared):
+        flags.append("R² undefined")
+    if not fit.constrained:
+        flags.append("unconstrained: a parameter's error is as large as its value")
+    levels, means, inverse = _level_means(fit.x, fit.mi)
+    positive = levels[levels > 0]
+    if i - fit.predict(fit.x.max()) > 1.0:
+        flags.append("unsaturated: the fitted curve at the largest x is over 1 bit below I_max")
+    if positive.size and u < positive.min() / 10:
+        flags.append("no rise observed: u_bar is far below the smallest x")
+    # the fitted capacity must not sit below what the data already show at the largest x
+    top = fit.mi[inverse == levels.size - 1]
+    se_top = top.std(ddof=1) / np.sqrt(top.size) if top.size > 1 else 0.0
+    excess = (means[-1] - i) / np.hypot(se_top, fit.i_max_err)
+    if excess > 3:
+        flags.append("unsaturated: I_max is below the MI observed at the largest x (> 3σ)")
+    return flags
 
 
 def fit_noise_law(x, mi, *, u_bar0: float | None = None, i_max0: float | None = None):
@@ -299,7 +438,18 @@ def fit_noise_law(x, mi, *, u_bar0: float | None = None, i_max0: float | None = 
     -------
     NoiseLawFit
         Parameters, errors, R², convergence flags and the means to draw a confidence band.
-        A failed or unconstrained fit is returned with its flags set, never dropped.
+        A fit the data do not constrain is returned flagged (``ok`` false, ``reason`` says
+        why), never dropped.  The flags:
+
+        - the optimiser failed, or a parameter is not finite and positive;
+        - the data are flat (R² undefined), never positive, or do not rise with ``x``
+          (rank correlation of the per-level means with ``x`` not positive);
+        - a parameter's error is as large as its value (``constrained`` false);
+        - saturation is not reached: at the largest ``x`` the fitted curve is still more than
+          one bit below ``I_max`` (the convention of :math:`N_\\mathrm{sat}` in the cell-number
+          law), so ``I_max`` is an extrapolation; or ``I_max`` lies more than 3σ below the
+          mean MI at the largest ``x`` (a curve still rising, e.g. ``0.5 log10 x``);
+        - the rise is not observed: ``u_bar`` is below a tenth of the smallest positive ``x``.
 
     Raises
     ------
@@ -312,8 +462,10 @@ def fit_noise_law(x, mi, *, u_bar0: float | None = None, i_max0: float | None = 
     >>> x = np.repeat(np.geomspace(10, 1e5, 12), 3)
     >>> y = noise_law(x, 800.0, 2.5) + rng.normal(0, 0.05, x.size)
     >>> fit = fit_noise_law(x, y)
-    >>> abs(fit.u_bar / 800 - 1) < 0.2, abs(fit.i_max - 2.5) < 0.1
-    (True, True)
+    >>> abs(fit.u_bar / 800 - 1) < 0.2, abs(fit.i_max - 2.5) < 0.1, fit.ok
+    (True, True, True)
+    >>> fit_noise_law(x, 0.5 * np.log10(x)).reason  # never saturates
+    'unsaturated: I_max is below the MI observed at the largest x (> 3σ)'
     """
     x, y = _check_xy(x, mi, name_x="x")
     if x.size < 3:
@@ -348,13 +500,15 @@ def fit_noise_law(x, mi, *, u_bar0: float | None = None, i_max0: float | None = 
             best = (key, res)
 
     if best is None:
-        return NoiseLawFit(
+        fit = NoiseLawFit(
             x=x, mi=y, result=None, r_squared=float("nan"), success=False, constrained=False
         )
+        fit.reason = "; ".join(_noise_flags(fit))
+        return fit
     res = best[1]
     u, i = res.params["u_bar"], res.params["i_max"]
     values, errors = (u.value, i.value), (_stderr(u), _stderr(i))
-    return NoiseLawFit(
+    fit = NoiseLawFit(
         x=x,
         mi=y,
         result=res,
@@ -366,6 +520,8 @@ def fit_noise_law(x, mi, *, u_bar0: float | None = None, i_max0: float | None = 
         u_bar_err=errors[0],
         i_max_err=errors[1],
     )
+    fit.reason = "; ".join(_noise_flags(fit))
+    return fit
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,12 +562,65 @@ def _cell_model_log(x, log_n_sat, s, i_inf):
         return i_inf - np.power(10.0, -s * (np.log10(x) - log_n_sat))
 
 
+#: Models that take the linear-model bounds of :func:`cell_law_bounds` in :func:`fit_table`.
+LINEAR_MODELS = ("PCA", "RandomProjection", "Rand. Proj.")
+
+
+def cell_law_bounds(kind: str | None, mi=None) -> dict[str, tuple[float, float]]:
+    r"""Parameter bounds of a cell-number fit, as the authors set them.
+
+    ``"deep"`` (learned models): :math:`N_\mathrm{sat} \in [10, 10^7]` cells,
+    :math:`s \in [0.01, 10]`, :math:`I_\infty \in [0.1, 10]` bits.  ``"linear"`` (PCA, random
+    projection): :math:`I_\infty \in [\max I, 1.5 \max I]` of the observed MI (a linear model
+    saturates within the sizes measured, so its capacity is what it already shows), with
+    :math:`N_\mathrm{sat} \in [10^{-6}, 10^7]` and :math:`s \in [10^{-3}, 10]` (the authors
+    leave the upper ends open; ours are the deep models' upper ends, beyond which neither can
+    be measured from training sizes of at most :math:`10^5` cells).  ``None``: no bounds
+    beyond :math:`N_\mathrm{sat} > 0`, :math:`s \in [10^{-4}, 20]`.
+
+    Parameters
+    ----------
+    kind
+        ``"deep"``, ``"linear"`` or ``None``.
+    mi
+        The observed MI (needed for ``"linear"``).
+
+    Returns
+    -------
+    dict
+        ``{"n_sat": (lo, hi), "s": (lo, hi), "i_inf": (lo, hi)}``.
+
+    Examples
+    --------
+    >>> cell_law_bounds("linear", [0.5, 1.0, 2.0])["i_inf"]
+    (2.0, 3.0)
+    """
+    if kind == "deep":
+        return {"n_sat": (10.0, 1e7), "s": (0.01, 10.0), "i_inf": (0.1, 10.0)}
+    if kind == "linear":
+        if mi is None:
+            msg = "Linear-model bounds need the observed MI (mi=...)."
+            raise ValueError(msg)
+        top = float(np.max(mi))
+        i_inf = (top, 1.5 * top) if top > 0 else (top, top + 1e-6)
+        return {"n_sat": (1e-6, 1e7), "s": (1e-3, 10.0), "i_inf": i_inf}
+    if kind is None:
+        return {"n_sat": (0.0, np.inf), "s": (1e-4, 20.0), "i_inf": (-np.inf, np.inf)}
+    msg = f"bounds must be 'deep', 'linear' or None (got {kind!r})."
+    raise ValueError(msg)
+
+
 @dataclass
 class CellLawFit(_LawFit):
     """Result of :func:`fit_cell_law` (fields as :class:`NoiseLawFit`, for ``n_sat, s, i_inf``).
 
     ``mean_abs_residual`` is the mean absolute difference between the data and the fit, the
-    quality measure the paper reports for its cell-number fits.
+    quality measure the paper reports for its cell-number fits; ``r_squared_means`` is R² of
+    the fit against the mean over seeds at each size, the measure of the authors' code.
+    ``bounds`` holds the parameter bounds used and ``at_bound`` the parameters that sit on
+    one (their value is set by the bound, not the data; their errors mean little).
+    ``reason`` flags a fit the data do not support (failed, non-finite, flat, never positive,
+    or MI not rising with N); ``ok`` is ``reason == ""``.
     """
 
     n_sat: float = float("nan")
@@ -421,13 +630,22 @@ class CellLawFit(_LawFit):
     s_err: float = float("nan")
     i_inf_err: float = float("nan")
     mean_abs_residual: float = float("nan")
+    r_squared_means: float = float("nan")
+    bounds: dict = field(default_factory=dict, repr=False)
+    at_bound: tuple = ()
 
     def predict(self, n):
         """The fitted law at ``n`` cells."""
         return cell_law(n, self.n_sat, self.s, self.i_inf)
 
     def collapse(self):
-        """Collapse coordinates of the fitted points (see :func:`cell_collapse`)."""
+        """Collapse coordinates of the fitted points (see :func:`cell_collapse`).
+
+        ``nan`` for a flagged fit.
+        """
+        if not self.ok:
+            nan = np.full(self.x.shape, np.nan)
+            return nan, nan.copy()
         return cell_collapse(self.x, self.mi, self.n_sat, self.s, self.i_inf)
 
     def to_dict(self) -> dict:
@@ -440,36 +658,103 @@ class CellLawFit(_LawFit):
             "i_inf_err": self.i_inf_err,
             "mean_abs_residual": self.mean_abs_residual,
             "r_squared": self.r_squared,
+            "r_squared_means": self.r_squared_means,
             "n_points": self.n_points,
             "success": self.success,
             "constrained": self.constrained,
+            "at_bound": ", ".join(self.at_bound),
+            "ok": self.ok,
+            "reason": self.reason,
         }
 
 
-def _profile_cell_law(n, y, s_grid):
-    """For each exponent, the least-squares ``(i_inf, c)`` of ``y = i_inf - c n^{-s}``, c >= 0."""
-    best = None
-    ones = np.ones_like(n)
-    for s in s_grid:
-        basis = -np.power(n, -s)
-        design = np.column_stack([ones, basis])
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        if coef[1] <= 0:  # the decreasing branch is not allowed: flat fit
-            coef = np.array([y.mean(), 0.0])
-        sse = float(np.sum((design @ coef - y) ** 2))
-        if best is None or sse < best[0]:
-            best = (sse, s, coef)
-    return best
+def _profile_cell_law(n, y, s_grid, bounds):
+    """For each exponent, the least-squares ``(i_inf, c)`` of ``y = i_inf - c n^{-s}`` inside
+    the bounds (``c = N_sat^s``, so the ``N_sat`` bounds become bounds on ``c``).
+
+    For a fixed exponent the residual sum of squares is a convex quadratic in ``(i_inf, c)``:
+    its minimum over a box is the free minimum when that lies inside, else the best of the
+    four edges' minima (each a clipped one-dimensional solution).  Vectorised over the grid.
+    """
+    s_grid = np.asarray(s_grid, dtype=float)[:, None]
+    (n_lo, n_hi), (i_lo, i_hi) = bounds["n_sat"], bounds["i_inf"]
+    b = -np.power(n[None, :], -s_grid)  # y = i + c b
+    with np.errstate(over="ignore", divide="ignore"):
+        c_lo = np.power(n_lo, s_grid[:, 0])
+        c_hi = np.power(n_hi, s_grid[:, 0])
+    m = n.size
+    sy, syy = y.sum(), float(y @ y)
+    sb, sbb, sby = b.sum(1), (b * b).sum(1), b @ y
+
+    def sse(i, c):
+        return syy + m * i**2 + c**2 * sbb - 2 * i * sy - 2 * c * sby + 2 * i * c * sb
+
+    var_b = sbb - sb**2 / m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c_free = np.where(var_b > 0, (sby - sb * sy / m) / var_b, 0.0)
+    i_free = (sy - c_free * sb) / m
+    cands = [(i_free, c_free, (i_free >= i_lo) & (i_free <= i_hi) & (c_free >= c_lo)
+              & (c_free <= c_hi))]
+    for i_edge in (i_lo, i_hi):  # i fixed on an edge, c clipped
+        if np.isfinite(i_edge):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                c = np.where(sbb > 0, (sby - i_edge * sb) / sbb, 0.0)
+            cands.append((np.full_like(c, i_edge), np.clip(c, c_lo, c_hi), None))
+    for c_edge in (c_lo, c_hi):  # c fixed on an edge, i clipped
+        ok = np.isfinite(c_edge)
+        c = np.where(ok, c_edge, 0.0)
+        cands.append((np.clip((sy - c * sb) / m, i_lo, i_hi), c, ok))
+    best_sse = np.full(s_grid.shape[0], np.inf)
+    best_i, best_c = np.zeros_like(best_sse), np.zeros_like(best_sse)
+    for i, c, valid in cands:
+        with np.errstate(over="ignore", invalid="ignore"):
+            val = sse(i, c)
+        if valid is not None:
+            val = np.where(valid, val, np.inf)
+        better = val < best_sse
+        best_sse = np.where(better, val, best_sse)
+        best_i, best_c = np.where(better, i, best_i), np.where(better, c, best_c)
+    k = int(np.argmin(best_sse))
+    return float(best_sse[k]), float(s_grid[k, 0]), (float(best_i[k]), float(best_c[k]))
 
 
-def fit_cell_law(n, mi, *, s_range=(1e-3, 10.0), robust: bool = True):
-    r"""Least-squares fit of the cell-number law to every point of a curve.
+def _inside(value, lo, hi):
+    """Nudge a start value just inside ``[lo, hi]`` (lmfit stalls on a bound)."""
+    if np.isfinite(lo) and np.isfinite(hi):
+        pad = 1e-6 * (hi - lo)
+        return float(np.clip(value, lo + pad, hi - pad))
+    return float(np.clip(value, lo, hi))
+
+
+def _cell_flags(fit: CellLawFit) -> list[str]:
+    flags = _data_flags(fit.x, fit.mi)
+    if fit.result is None or not fit.success:
+        flags.append("fit failed: the optimiser did not converge")
+    values = (fit.n_sat, fit.s, fit.i_inf)
+    if not (np.all(np.isfinite(values)) and fit.n_sat > 0 and fit.s > 0):
+        flags.append("parameters not finite and positive")
+    elif fit.i_inf <= 0:
+        flags.append("I_inf not positive")
+    if not np.isfinite(fit.r_squared) and "flat: MI does not vary" not in flags:
+        flags.append("R² undefined")
+    return flags
+
+
+def fit_cell_law(n, mi, *, bounds: str | None = "deep", s_range=None, robust: bool = False):
+    r"""Bounded least-squares fit of the cell-number law to every point of a curve.
 
     Written as :math:`I = I_\infty - c\,N^{-s}` with :math:`c = N_\mathrm{sat}^{\,s}`, the law
     is linear in :math:`(I_\infty, c)` for a fixed exponent.  The exponent is therefore profiled
-    on a dense logarithmic grid with the linear part solved exactly, and the best grid point
-    seeds a final :mod:`lmfit` refinement of :math:`(N_\mathrm{sat}, s, I_\infty)`, which also
-    gives the errors.  No starting value has to be guessed.
+    on a dense logarithmic grid with the linear part solved exactly inside the bounds, and the
+    best grid point seeds a final bounded :mod:`lmfit` refinement of
+    :math:`(N_\mathrm{sat}, s, I_\infty)`, which also gives the errors.  No starting value has
+    to be guessed.
+
+    Without bounds, a curve that is still rising at the largest size fits as well with any
+    larger :math:`I_\infty` and :math:`N_\mathrm{sat}` (on the released table e.g.
+    :math:`I_\infty` = 335 bits, :math:`N_\mathrm{sat} = \infty`): the authors' bounds (see
+    :func:`cell_law_bounds`) keep every parameter finite and physical; a parameter that ends
+    on its bound is listed in ``at_bound``.
 
     Parameters
     ----------
@@ -477,17 +762,22 @@ def fit_cell_law(n, mi, *, s_range=(1e-3, 10.0), robust: bool = True):
         Training-set size of each point (cells), positive.
     mi
         Auxiliary information of each point, bits.
+    bounds
+        ``"deep"`` (default), ``"linear"`` or ``None`` (see :func:`cell_law_bounds`).
     s_range
-        Range of exponents searched.
+        Range of exponents profiled; default: the bounds' range of ``s``.
     robust
         Polish the least-squares solution with a soft-L1 loss (scale: the median absolute
-        residual) and keep it when it lowers the mean absolute residual, the quality measure
-        the paper reports.  Seeds scatter with heavy tails, so this guards the fit against a
-        single outlying seed.
+        residual) and keep it when it lowers the mean absolute residual, which guards the fit
+        against a single outlying seed.  Off by default: the authors fit by least squares,
+        and R² (a least-squares measure) is what the paper reports.
 
     Returns
     -------
     CellLawFit
+        Flagged (``ok`` false, ``reason`` says why) when the optimiser fails, a parameter is
+        not finite, :math:`I_\infty \le 0`, or the data are flat, never positive, or do not
+        rise with :math:`N`.
 
     Examples
     --------
@@ -495,33 +785,40 @@ def fit_cell_law(n, mi, *, s_range=(1e-3, 10.0), robust: bool = True):
     >>> n = np.repeat(np.geomspace(100, 1e5, 10), 3)
     >>> y = cell_law(n, 300.0, 0.6, 3.0) + rng.normal(0, 0.03, n.size)
     >>> fit = fit_cell_law(n, y)
-    >>> abs(fit.s - 0.6) < 0.1, abs(fit.i_inf - 3.0) < 0.1
-    (True, True)
+    >>> abs(fit.s - 0.6) < 0.1, abs(fit.i_inf - 3.0) < 0.1, fit.ok
+    (True, True, True)
+    >>> fit_cell_law(n, -y).reason
+    'no positive MI at any level; MI does not rise with x (rank correlation <= 0)'
     """
     n, y = _check_xy(n, mi, name_x="n", positive_x=True)
     if n.size < 4:
         msg = f"A cell-number-law fit needs at least 4 points (got {n.size})."
         raise ValueError(msg)
-    s_grid = np.geomspace(*s_range, 600)
-    sse, s0, (i0, c0) = _profile_cell_law(n, y, s_grid)
+    box = cell_law_bounds(bounds, y)
+    s_lo, s_hi = box["s"] if s_range is None else s_range
+    s_grid = np.geomspace(s_lo, s_hi, 400)
+    sse, s0, (i0, c0) = _profile_cell_law(n, y, s_grid, box)
+    n_lo, n_hi = box["n_sat"]
+    log_lo = np.log10(n_lo) if n_lo > 0 else -np.inf
+    log_hi = np.log10(n_hi)
     # N_sat = c^{1/s} can overflow for flat curves: work with log10 N_sat throughout
     if c0 > 0:
-        log_n_sat0 = np.log10(c0) / s0
+        log_n_sat0 = float(np.clip(np.log10(c0) / s0, log_lo, log_hi))
     else:  # flat curve: c = N_sat^s -> 0, i.e. N_sat far below the smallest training size
-        s0, log_n_sat0 = 1.0, float(np.log10(n.min())) - 6.0
+        log_n_sat0 = float(max(np.log10(n.min()) - 6.0, log_lo))
 
     model = lmfit.Model(_cell_model_log)
     params = model.make_params(
-        log_n_sat=dict(value=log_n_sat0),
-        s=dict(value=s0, min=s_range[0] / 10, max=s_range[1] * 2),
-        i_inf=dict(value=i0),
+        log_n_sat=dict(value=_inside(log_n_sat0, log_lo, log_hi), min=log_lo, max=log_hi),
+        s=dict(value=_inside(s0, s_lo, s_hi), min=s_lo, max=s_hi),
+        i_inf=dict(value=_inside(i0, *box["i_inf"]), min=box["i_inf"][0], max=box["i_inf"][1]),
     )
     res = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            candidate = model.fit(y, params, x=n)
-            if np.isfinite(candidate.chisqr) and candidate.chisqr <= sse * (1 + 1e-9) + 1e-15:
+            candidate = model.fit(y, params, x=n, max_nfev=2000)
+            if np.isfinite(candidate.chisqr) and candidate.chisqr <= sse * (1 + 1e-6) + 1e-12:
                 res = candidate
         except (ValueError, RuntimeError, OverflowError):
             res = None
@@ -542,45 +839,62 @@ def fit_cell_law(n, mi, *, s_range=(1e-3, 10.0), robust: bool = True):
             except (ValueError, RuntimeError, OverflowError):
                 pass
 
-    if res is None:  # keep the profiled optimum, flagged as without errors
-        fitted = _cell_model_log(n, log_n_sat0, s0, i0)
-        return CellLawFit(
-            x=n,
-            mi=y,
-            result=None,
-            r_squared=_r_squared(y, fitted),
-            success=False,
-            constrained=False,
-            n_sat=float(np.power(10.0, log_n_sat0)),
-            s=float(s0),
-            i_inf=float(i0),
-            mean_abs_residual=float(np.mean(np.abs(y - fitted))),
-        )
-    p = res.params
-    log_n, log_err = p["log_n_sat"].value, _stderr(p["log_n_sat"])
+    if res is None:  # keep the profiled optimum (inside the bounds), without errors
+        log_n, s_fit, i_fit = log_n_sat0, float(s0), float(i0)
+        errors = (np.nan, np.nan, np.nan)
+        success, constrained = bool(np.isfinite(sse)), False
+        fitted = _cell_model_log(n, log_n, s_fit, i_fit)
+    else:
+        p = res.params
+        log_n, s_fit, i_fit = p["log_n_sat"].value, p["s"].value, p["i_inf"].value
+        with np.errstate(over="ignore"):
+            n_sat_err = float(np.power(10.0, log_n) * np.log(10.0) * _stderr(p["log_n_sat"]))
+        errors = (n_sat_err, _stderr(p["s"]), _stderr(p["i_inf"]))
+        # accepted only if no worse than the profiled optimum: a least-squares optimum inside
+        # the box even where the optimiser stops on a ridge along a bound (lmfit: "tolerance
+        # too small"), which ``at_bound`` reports
+        success = bool(np.isfinite(res.chisqr))
+        fitted = res.best_fit
     with np.errstate(over="ignore"):
         n_sat = float(np.power(10.0, log_n))
-        n_sat_err = float(n_sat * np.log(10.0) * log_err)
-    values = (n_sat, p["s"].value, p["i_inf"].value)
-    errors = (n_sat_err, _stderr(p["s"]), _stderr(p["i_inf"]))
-    return CellLawFit(
+    values = (n_sat, float(s_fit), float(i_fit))
+    constrained = res is not None and _well_constrained(values, errors)
+    sizes, means, _ = _level_means(n, y)
+    at_bound = tuple(
+        name
+        for name, v, (lo, hi) in (
+            ("n_sat", log_n, (log_lo, log_hi)),
+            ("s", s_fit, (s_lo, s_hi)),
+            ("i_inf", i_fit, box["i_inf"]),
+        )
+        if np.isfinite(v) and any(np.isfinite(e) and abs(v - e) <= 1e-4 * max(1.0, abs(e))
+                                  for e in (lo, hi))
+    )
+    fit = CellLawFit(
         x=n,
         mi=y,
         result=res,
-        r_squared=_r_squared(y, res.best_fit),
-        success=bool(res.success and res.errorbars),
-        constrained=_well_constrained(values, errors),
+        r_squared=_r_squared(y, fitted),
+        success=success,
+        constrained=bool(constrained),
         n_sat=values[0],
-        s=float(values[1]),
-        i_inf=float(values[2]),
+        s=values[1],
+        i_inf=values[2],
         n_sat_err=errors[0],
         s_err=errors[1],
         i_inf_err=errors[2],
-        mean_abs_residual=float(np.mean(np.abs(res.residual))),
+        mean_abs_residual=float(np.mean(np.abs(y - fitted))),
+        r_squared_means=_r_squared(means, _cell_model_log(sizes, log_n, s_fit, i_fit)),
+        bounds=box,
+        at_bound=at_bound,
     )
+    fit.reason = "; ".join(_cell_flags(fit))
+    return fit
 
 
-def fit_table(df: pd.DataFrame, by, *, law: str, x: str, y: str = "mi_value") -> pd.DataFrame:
+def fit_table(
+    df: pd.DataFrame, by, *, law: str, x: str, y: str = "mi_value", bounds="auto"
+) -> pd.DataFrame:
     """Fit one law per group of a tidy table and return one row of parameters per curve.
 
     Parameters
@@ -593,26 +907,57 @@ def fit_table(df: pd.DataFrame, by, *, law: str, x: str, y: str = "mi_value") ->
         ``"noise"`` or ``"cell"``.
     x, y
         Columns holding the abscissa and the information (bits).
+    bounds
+        Cell-number fits only: ``"auto"`` (default) takes the linear-model bounds of
+        :func:`cell_law_bounds` for a curve whose ``model`` or ``algorithm`` key is in
+        :data:`LINEAR_MODELS` and the deep-model bounds otherwise; or ``"deep"``,
+        ``"linear"``, ``None`` for every curve.
 
     Returns
     -------
     pandas.DataFrame
-        The group keys, the fitted parameters and their flags (see ``to_dict`` of the fits);
-        the fit objects are in the ``fit`` column.
+        The group keys, the fitted parameters and their flags (see ``to_dict`` of the fits:
+        ``ok`` is true only for a fit the data constrain, ``reason`` says why not); the fit
+        objects are in the ``fit`` column.  A group too small to fit is kept as a row with
+        ``ok`` false and the reason.
+
+    Examples
+    --------
+    >>> n = np.repeat(np.geomspace(100, 1e5, 8), 2)
+    >>> df = pd.DataFrame({"model": ["PCA"] * 16 + ["SCVI"] * 16, "size": np.tile(n, 2),
+    ...                    "mi": np.r_[cell_law(n, 30, 1.1, 1.2), cell_law(n, 300, 0.3, 2.5)]})
+    >>> t = fit_table(df, "model", law="cell", x="size", y="mi")
+    >>> t[["model", "ok"]].to_dict("list")
+    {'model': ['PCA', 'SCVI'], 'ok': [True, True]}
+    >>> round(float(t.loc[0, "i_inf"] / df.loc[:15, "mi"].max()), 3)  # linear: I_inf >= max MI
+    1.0
     """
-    fitter = {"noise": fit_noise_law, "cell": fit_cell_law}[law]
+    if law not in ("noise", "cell"):
+        msg = f"law must be 'noise' or 'cell' (got {law!r})."
+        raise ValueError(msg)
+    for col in (x, y):
+        if col not in df.columns:
+            msg = f"Column {col!r} is not in the table (columns: {list(df.columns)})."
+            raise ValueError(msg)
     by = [by] if isinstance(by, str) else list(by)
     rows = []
     for key, group in df.groupby(by, sort=True, observed=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
+        ident = dict(zip(by, key, strict=True))
         try:
-            fit = fitter(group[x].to_numpy(), group[y].to_numpy())
+            if law == "noise":
+                fit = fit_noise_law(group[x].to_numpy(), group[y].to_numpy())
+            else:
+                kind = bounds
+                if bounds == "auto":
+                    model = ident.get("model", ident.get("algorithm"))
+                    kind = "linear" if model in LINEAR_MODELS else "deep"
+                fit = fit_cell_law(group[x].to_numpy(), group[y].to_numpy(), bounds=kind)
         except ValueError as err:  # too few points: kept as a failed row, not dropped
-            ident = dict(zip(by, key, strict=True))
             rows.append({**ident, "n_points": len(group), "success": False,
-                         "constrained": False, "note": str(err), "fit": None})
+                         "constrained": False, "ok": False, "reason": str(err), "fit": None})
             continue
-        rows.append({**dict(zip(by, key, strict=True)), **fit.to_dict(), "fit": fit})
+        rows.append({**ident, **fit.to_dict(), "fit": fit})
     return pd.DataFrame(rows)
 
 

@@ -258,7 +258,15 @@ def draw_method_schematic(ax=None):
 
 
 def _plot_fits_by_model(ax, fits, plot_fit, by, **legend):
-    """Draw every successful fit of a ``fit_table`` with ``plot_fit``, one colour per model."""
+    """Draw every successful fit of a ``fit_table`` with ``plot_fit``, one colour per model.
+
+    ``by`` names the model column; ``None`` takes ``model`` (the sweeps' tables) or
+    ``algorithm`` (the released single-cell table's name for it).
+    """
+    if by is None:
+        by = "model" if "model" in fits.columns else "algorithm"
+    if fits.empty:
+        return
     for model in [m for m in MODEL_ORDER if m in set(fits[by])]:
         for fit in fits.loc[fits[by] == model, "fit"]:
             if fit is not None:
@@ -267,19 +275,29 @@ def _plot_fits_by_model(ax, fits, plot_fit, by, **legend):
         ax.legend(fontsize=8, **legend)
 
 
-def plot_noise_curves(ax, fits, *, by="algorithm", title=None, xlabel="UMIs per cell"):
+def plot_noise_curves(ax, fits, *, by=None, title=None, xlabel="UMIs per cell"):
     """Noise curves of one task, one colour per model, from a ``fit_table`` of noise fits."""
     _plot_fits_by_model(ax, fits, plot_noise_fit, by, loc="upper left")
     ax.set(xlabel=xlabel, ylabel="auxiliary MI (bits)", title=title)
     return ax
 
 
-def plot_task_against_published(ours, published, *, task, size_ours, size_published):
-    """Two panels: this book's noise curves of a task beside the paper's released ones."""
+def plot_task_against_published(
+    ours, published, *, task, size_published, size_ours=None, xlabel="UMIs per cell"
+):
+    """Two panels: this book's noise curves of a task beside the paper's released ones.
+
+    ``ours`` is a ``fit_table`` of noise fits with a ``size`` column; the curves at
+    ``size_ours`` (default the largest size) are drawn.
+    """
+    size_ours = int(ours["size"].max()) if size_ours is None else int(size_ours)
+    ours = ours[ours["size"] == size_ours]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
-    plot_noise_curves(left, ours, title=f"this book · {size_ours:,} training cells")
+    plot_noise_curves(left, ours, title=f"this book · {size_ours:,} training samples",
+                      xlabel=xlabel)
     if published is not None and len(published):
-        plot_noise_curves(right, published, title=f"paper · {size_published:,} training cells")
+        plot_noise_curves(right, published, title=f"paper · {size_published:,} training samples",
+                          xlabel=xlabel)
     else:
         right.set_axis_off()
     fig.suptitle(task, weight="bold")
@@ -287,7 +305,7 @@ def plot_task_against_published(ours, published, *, task, size_ours, size_publis
     return fig
 
 
-def plot_cell_curves(ax, fits, *, by="algorithm", ylabel="auxiliary MI (bits)"):
+def plot_cell_curves(ax, fits, *, by=None, ylabel="auxiliary MI (bits)"):
     """Cell-number curves of one task, one colour per model, from a ``fit_table``."""
     _plot_fits_by_model(ax, fits, plot_cell_fit, by)
     ax.set(xlabel="training cells", ylabel=ylabel)

@@ -86,7 +86,6 @@ __all__ = [
     "load_qiu2024_embryo",
     "signal_kind",
     "spatial_neighbour_pairs",
-    "tasks",
     "validate_counts",
 ]
 
@@ -100,67 +99,8 @@ SIGNAL_KINDS: dict[str, str] = {
     "author_day": "scalar",
 }
 
+_KINDS = ("vector", "labels", "scalar", "partner")
 _FLOAT32_EXACT = 2**24  # every integer below this is exact in float32
-
-# One row per (dataset, signal). paper_dataset / published_signal: the dataset and signal names
-# of the published results table (collect_mi_results.csv) that the row reproduces or stands in for.
-# fmt: off
-_TASKS = (
-    # dataset, profile, signal, kind, paper_dataset, published_signal,
-    #     location, note
-    ("pbmc10k", "quick", "protein_counts", "vector", "PBMC", "protein_counts",
-        "obsm['protein_counts']", "10x PBMC 10k CITE-seq (14 proteins), for Hao et al. 2021"),
-    ("larry_subset", "quick", "clone", "partner", "larry", "clone",
-        "obs['clone'], obs['day']", "781-cell LARRY subset (CoSpar test data)"),
-    ("klein2015", "quick", "day", "scalar", "shendure", "author_day",
-        "obs['day']", "Klein et al. 2015 mESC time course (days 0-7), for the embryo atlas"),
-    ("osmfish", "quick", "ng_idx", "partner", "merfish", "ng_idx",
-        "obsm['spatial']", "osmFISH somatosensory cortex (33 genes), for Vizgen MERFISH"),
-    ("hao2021_pbmc", "paper", "protein_counts", "vector", "PBMC", "protein_counts",
-        "obsm['protein_counts']", "Hao et al. 2021 CITE-seq PBMCs as distributed by scvi-tools"),
-    ("hao2021_pbmc", "paper", "celltype.l3", "labels", "PBMC", "celltype.l3",
-        "obs['celltype.l3']", "Hao et al. 2021 level-3 cell-type annotation"),
-    ("larry_full", "paper", "clone", "partner", "larry", "clone",
-        "obs['clone'], obs['day']", "LARRY in-vitro haematopoiesis, all 130,887 cells"),
-    ("merfish_s1r1", "paper", "ng_idx", "partner", "merfish", "ng_idx",
-        "obsm['spatial']", "Vizgen MERFISH mouse brain, slice 1 replicate 1"),
-    ("qiu2024_embryo", "paper", "author_day", "scalar", "shendure", "author_day",
-        "obs['author_day']", "Qiu et al. 2024 mouse embryo atlas (opened backed: ~11M cells)"),
-)
-# fmt: on
-
-
-def tasks() -> pd.DataFrame:
-    """The auxiliary-MI tasks: which dataset carries which signal, where, and of which kind.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (dataset, signal) with columns ``dataset`` (name for
-        :func:`load_dataset`), ``profile`` (``"quick"`` or ``"paper"``), ``signal`` (name for
-        :func:`auxiliary_signal`), ``location`` (where the loader puts it), ``kind``
-        (``"vector"``, ``"labels"``, ``"scalar"`` or ``"partner"``), ``paper_dataset`` and
-        ``published_signal`` (the names in the published results table that the row
-        reproduces, or stands in for at the quick profile), ``note``.
-
-    Examples
-    --------
-    >>> t = tasks()
-    >>> t.loc[t.dataset == "osmfish", ["signal", "kind", "paper_dataset"]].values.tolist()
-    [['ng_idx', 'partner', 'merfish']]
-    """
-    columns = [
-        "dataset",
-        "profile",
-        "signal",
-        "kind",
-        "paper_dataset",
-        "published_signal",
-        "location",
-        "note",
-    ]
-    return pd.DataFrame(list(_TASKS), columns=columns)
-
 
 def signal_kind(signal: str) -> str:
     """Kind of an auxiliary signal: ``"vector"``, ``"labels"``, ``"scalar"`` or ``"partner"``.
@@ -797,51 +737,32 @@ _LOADERS: dict[str, Callable[[], ad.AnnData]] = {
     "qiu2024_embryo": load_qiu2024_embryo,
 }
 
-_PROFILES = ("smoke", "quick", "paper")
-
-
 def dataset_names() -> list[str]:
-    """Names accepted by :func:`load_dataset` (loader names; paper dataset names also work)."""
+    """Names accepted by :func:`load_dataset`."""
     return list(_LOADERS)
 
 
-def _resolve(name: str, profile: str) -> str:
-    if profile not in _PROFILES:
-        msg = f"Unknown profile {profile!r}; use one of {_PROFILES}."
-        raise ValueError(msg)
-    if name in _LOADERS:
-        return name
-    table = tasks()
-    wanted = "paper" if profile == "paper" else "quick"
-    rows = table[(table.paper_dataset.str.lower() == name.lower()) & (table.profile == wanted)]
-    if rows.empty:
-        known = sorted(set(_LOADERS) | set(table.paper_dataset))
-        msg = f"Unknown dataset {name!r}; known: {known}."
-        raise ValueError(msg)
-    return rows.dataset.iloc[0]
+def load_dataset(name: str) -> ad.AnnData:
+    """Load a single-cell dataset by its loader's name.
 
-
-def load_dataset(name: str, *, profile: str = "quick") -> ad.AnnData:
-    """Load a dataset by loader name, or by paper dataset name and profile.
+    Which dataset a task reads at which profile is a task fact: see :mod:`helpers.tasks`
+    (``hp.tasks.get("sc_spatial").load("quick")``).
 
     Parameters
     ----------
     name
-        A loader name (``"pbmc10k"``, ``"larry_subset"``, ``"osmfish"``, ``"hao2021_pbmc"``,
-        ``"larry_full"``, ``"merfish_s1r1"``, ``"qiu2024_embryo"``), loaded whatever the
-        profile; or a dataset name of the published table (``"PBMC"``, ``"larry"``,
-        ``"merfish"``, ``"shendure"``), resolved through :func:`tasks`: the quick-profile
-        stand-in for ``"smoke"``/``"quick"``, the full dataset for ``"paper"``.
-    profile
-        ``"smoke"``, ``"quick"`` or ``"paper"`` (smoke uses the quick data; chapters subsample).
+        ``"pbmc10k"``, ``"larry_subset"``, ``"osmfish"``, ``"klein2015"``, ``"hao2021_pbmc"``,
+        ``"larry_full"``, ``"merfish_s1r1"`` or ``"qiu2024_embryo"``.
 
     Examples
     --------
-    >>> adata = load_dataset("merfish", profile="quick")  # doctest: +SKIP
-    >>> adata.uns["dataset"]["name"]  # doctest: +SKIP
+    >>> load_dataset("osmfish").uns["dataset"]["name"]  # doctest: +SKIP
     'osmfish'
     """
-    return _LOADERS[_resolve(name, profile)]()
+    if name not in _LOADERS:
+        msg = f"Unknown dataset {name!r}; known: {dataset_names()}."
+        raise ValueError(msg)
+    return _LOADERS[name]()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1018,6 +939,7 @@ def auxiliary_signal(
     log1p: bool = True,
     k: int = 5,
     per_clone: str = "one",
+    kind: str | None = None,
 ) -> AuxiliarySignal:
     """The auxiliary signal of a dataset as arrays for the MI probe.
 
@@ -1043,6 +965,11 @@ def auxiliary_signal(
         Neighbours to choose from for ``"ng_idx"``.
     per_clone
         Pairs per clone for ``"clone"`` (see :func:`clonal_pairs`).
+    kind
+        The signal's kind, for a signal not among :data:`SIGNAL_KINDS` (your own data):
+        ``"vector"`` reads ``obsm[signal]``, ``"labels"`` and ``"scalar"`` read
+        ``obs[signal]``, ``"partner"`` pairs each cell with one of its ``k`` nearest
+        neighbours in the coordinates ``obsm[signal]`` (``"clone"``: clone mates).
 
     Returns
     -------
@@ -1058,14 +985,19 @@ def auxiliary_signal(
     >>> auxiliary_signal(a, "day", restrict_to=[0, 2])
     AuxiliarySignal(index=array([0, 2]), target=array([2., 6.]))
     """
-    kind = signal_kind(signal)
+    if kind is None:
+        kind = signal_kind(signal)
+    elif kind not in _KINDS:
+        msg = f"auxiliary_signal: kind must be one of {_KINDS}, got {kind!r}."
+        raise ValueError(msg)
     n = adata.n_obs
     if kind == "partner":
         if signal == "clone":
             index, target = clonal_pairs(adata, seed=seed, per_clone=per_clone)
         else:
+            key = signal if signal in adata.obsm else "spatial"
             index = np.arange(n, dtype=np.int64)
-            target = spatial_neighbour_pairs(adata, seed=seed, k=k)
+            target = spatial_neighbour_pairs(adata, seed=seed, k=k, key=key)
     else:
         index = np.arange(n, dtype=np.int64)
         if kind == "vector":

@@ -49,8 +49,10 @@ class RepresentationModel(Protocol):
     name: str
     config: Any
 
-    def fit(self, data, *, y=None, val=None, progress: bool = True) -> RepresentationModel:
-        """Fit on the training samples ``data`` (targets ``y`` for supervised models)."""
+    def fit(
+        self, data, *, y=None, val=None, y_val=None, progress: bool = True
+    ) -> RepresentationModel:
+        """Fit on the training samples ``data`` (targets ``y``, ``y_val`` for supervised models)."""
 
     def embed(self, adata) -> np.ndarray:
         """Embed the cells of ``adata`` (raw counts, the fitted genes) as ``n_cells × dim``."""
@@ -83,16 +85,16 @@ class BaseModel:
         self.history_: dict[str, list] = {}
 
     # -- public interface -------------------------------------------------------------------
-    def fit(self, data, *, y=None, val=None, progress: bool = True):
+    def fit(self, data, *, y=None, val=None, y_val=None, progress: bool = True):
         """Fit the model on the cells of ``data``.
 
         Parameters
         ----------
         data
             AnnData with raw integer counts in ``X`` (dense or sparse) and genes in ``var``.
-        y
-            Training targets; the cell models are unsupervised and ignore it (the argument is
-            part of the protocol that every model of every modality shares).
+        y, y_val
+            Targets of ``data`` and ``val``; the cell models are unsupervised and ignore them
+            (the arguments are part of the protocol that every model of every modality shares).
         val
             Optional AnnData of validation cells (same genes) for early stopping of the neural
             models; by default they split ``data`` 80/20 with ``config.seed``.

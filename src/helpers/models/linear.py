@@ -168,8 +168,8 @@ class PCAModel(BaseModel):
         self.svd_ = TruncatedSVD(n_components=cfg.n_components, random_state=cfg.random_state)
         self.train_embedding_ = self.svd_.fit_transform(Z)
 
-    def fit(self, data, *, y=None, val=None, progress: bool = True):
-        super().fit(data, y=y, val=val, progress=progress)
+    def fit(self, data, *, y=None, val=None, y_val=None, progress: bool = True):
+        super().fit(data, y=y, val=val, y_val=y_val, progress=progress)
         self.hvg_genes_ = self.genes_[self.hvg_idx_]
         return self
 

@@ -80,6 +80,7 @@ __all__ = [
     "downsample_h5ad",
     "fractions_for_depth",
     "quality_grid",
+    "thin",
 ]
 
 #: Rows per random-number block; part of the definition of the result for a given seed.
@@ -822,6 +823,27 @@ def downsample(
         frac, seed, layer or "X", before.sum() / n, (before * frac).sum() / n, totals.sum() / n
     )
     return adata if copy else None
+
+
+def thin(adata: AnnData, fraction: float, *, seed: int = 0) -> tuple[AnnData, float]:
+    """The count corruption of the sweeps: a thinned copy and its mean UMIs per cell.
+
+    This is :func:`downsample` with ``copy=True`` in the shape every corruption of the book
+    shares, ``corrupt(data, level, *, seed) -> (noisy, x)``: ``level`` is the fraction of
+    molecules kept and ``x``, the noise law's x-axis, the realised mean UMIs per cell.
+
+    Examples
+    --------
+    >>> import anndata as ad
+    >>> import numpy as np
+    >>> from helpers.noise import thin
+    >>> adata = ad.AnnData(np.full((20, 10), 8.0))
+    >>> noisy, umis = thin(adata, 0.25, seed=0)
+    >>> round(umis / 20), float(adata.X.sum())
+    (1, 1600.0)
+    """
+    noisy = downsample(adata, fraction, seed=seed, copy=True)
+    return noisy, float(np.asarray(noisy.X.sum(axis=1)).mean())
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,163 @@
+"""A sweep as a list of jobs: one trained and probed model per (task, model, level, size, seed).
+
+:func:`grid` works out the levels, training sizes and seeds of a task at a profile;
+:func:`jobs` lists the frozen, hashable :class:`Job` objects of that grid, in an order that
+lets a serial run reuse each noisy copy of the data for every model and size at that level.
+
+Examples
+--------
+>>> job = Job("sc_protein", "PCA", 1.0, 500, 0, "quick")
+>>> job.id == Job("sc_protein", "PCA", 1.0, 500, 0, "quick").id, len(job.id)
+(True, 20)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from .. import profiles, splits, tasks
+
+__all__ = ["Grid", "Job", "grid", "jobs"]
+
+
+@dataclass(frozen=True, order=True)
+class Job:
+    """One measurement: a model trained at one noise level and training size, then probed.
+
+    Attributes
+    ----------
+    task
+        A registered task name (:mod:`helpers.tasks`).
+    model
+        A model name of :func:`helpers.models.make_model`.
+    level
+        The noise level (a thinning fraction for counts, σ for images, …).
+    size
+        Training samples (training plus validation split).
+    seed
+        Seed of the evaluation split, the training subset, the noise and the model.
+    profile
+        The profile whose hyperparameters and data the job uses.
+    """
+
+    task: str
+    model: str
+    level: float
+    size: int
+    seed: int
+    profile: str
+
+    @property
+    def id(self) -> str:
+        """A stable digest of the job's fields: the name of its results shard."""
+        from .store import job_id
+
+        return job_id(self)
+
+    def key(self) -> dict:
+        """The job's fields as a dict (the identifying columns of its result rows)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The levels, sizes and seeds of a task's sweep at one profile.
+
+    Attributes
+    ----------
+    levels
+        Noise levels, cleanest first.
+    sizes
+        Training sizes (log-spaced; the last is the largest pool all seeds share).
+    seeds, models
+        What is swept.
+    factorial
+        Every level at every size (``paper``), or the noise curve at the largest size plus the
+        cell-number curve at the cleanest level (``smoke``, ``quick``).
+    n_eval
+        Samples held out for the probe.
+    """
+
+    levels: tuple[float, ...]
+    sizes: tuple[int, ...]
+    seeds: tuple[int, ...]
+    models: tuple[str, ...]
+    factorial: bool
+    n_eval: int
+
+    def points(self) -> list[tuple[float, int]]:
+        """The (level, size) pairs swept, cleanest level first, then by size."""
+        if self.factorial:
+            pairs = {(lv, s) for lv in self.levels for s in self.sizes}
+        else:
+            pairs = {(lv, self.sizes[-1]) for lv in self.levels}
+            pairs |= {(self.levels[0], s) for s in self.sizes}
+        order = {lv: i for i, lv in enumerate(self.levels)}
+        return sorted(pairs, key=lambda p: (order[p[0]], p[1]))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The grid as a one-column table (for a chapter)."""
+        return pd.Series(asdict(self)).to_frame("value")
+
+
+def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None) -> Grid:
+    """The sweep grid of a task at a profile.
+
+    Levels come from the task (for counts: log-spaced fractions from full depth down to the
+    profile's ``min_umis`` per cell); sizes are log-spaced from ``min_size`` to the training
+    pool that every seed's evaluation split leaves (partner-aware). At ``paper`` the sizes are
+    the released grid's (up to the pool rounded down to one significant digit).
+
+    Parameters
+    ----------
+    task
+        A task name or :class:`helpers.tasks.TaskSpec`.
+    profile
+        ``"smoke"``, ``"quick"`` or ``"paper"``.
+    models, seeds
+        Subsets to sweep (default: the task's models, the profile's seeds).
+    data
+        The task's data (default: ``task.load(profile)``).
+    """
+    spec = tasks.get(task)
+    prof = profiles.get(profile)
+    data = spec.load(prof.name) if data is None else data
+    models = tuple(spec.models if models is None else models)
+    unknown = sorted(set(models) - set(spec.models))
+    if unknown:
+        msg = f"Task {spec.name!r} has no model(s) {unknown}; its models: {spec.models}."
+        raise ValueError(msg)
+    seeds = tuple(int(s) for s in (prof.seeds if seeds is None else seeds))
+    if not seeds or min(seeds) < 0:
+        msg = f"seeds must be non-negative integers, got {seeds!r}."
+        raise ValueError(msg)
+    held = [tasks.holdout(spec, data, profile=prof.name, seed=s) for s in seeds]
+    pool = min(h.train_pool.size for h in held)
+    sizes = splits.size_grid(
+        pool, n_sizes=prof.n_sizes, min_size=min(prof.min_size, pool),
+        max_size=None if prof.factorial else pool,
+    )
+    return Grid(
+        levels=tuple(float(v) for v in spec.levels(data, prof)),
+        sizes=tuple(int(s) for s in sizes),
+        seeds=seeds,
+        models=models,
+        factorial=prof.factorial,
+        n_eval=int(held[0].eval_idx.size),
+    )
+
+
+def jobs(task, *, profile: str = "quick", models=None, seeds=None, data=None) -> list[Job]:
+    """Every job of a task's sweep at a profile (see :func:`grid`), seed by seed, cleanest
+    level first; within a level by size and model."""
+    spec = tasks.get(task)
+    g = grid(spec, profile=profile, models=models, seeds=seeds, data=data)
+    name = profiles.get(profile).name
+    return [
+        Job(spec.name, model, level, size, seed, name)
+        for seed in g.seeds
+        for level, size in g.points()
+        for model in g.models
+    ]

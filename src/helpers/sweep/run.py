@@ -1,0 +1,279 @@
+"""Running a sweep: one job into result rows, a task's missing jobs on a backend, and the fits.
+
+The protocol is the paper's, for every modality: a fixed evaluation set is held out once per
+seed and never enters training; each model is trained on a training subset of the corrupted
+samples (with a validation split for early stopping) and then embeds the evaluation samples,
+and the probe estimates the MI between those embeddings and the auxiliary signal.
+
+>>> import helpers as hp                                        # doctest: +SKIP
+>>> results = hp.sweep.run("sc_protein", profile="smoke")       # doctest: +SKIP
+>>> noise_fits, cell_fits = hp.sweep.fit(results)               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import laws, splits, tasks
+from .backends import execute
+from .jobs import Job, jobs
+from .store import Store, package_versions, results_dir, write_csv_atomic
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "fit",
+    "fit_and_save",
+    "full_depth_mi",
+    "latent_probe",
+    "probe_inputs",
+    "run",
+    "run_job",
+    "summarise",
+]
+
+#: The identifying and measured columns of every result row (the released tables' tidy schema).
+RESULT_COLUMNS = [
+    "modality", "task", "dataset", "model", "signal", "size", "level", "x", "seed", "mi",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# One job
+# --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=8)
+def _holdout(task: str, profile: str, seed: int) -> tasks.Holdout:
+    spec = tasks.get(task)
+    return tasks.holdout(spec, spec.load(profile), profile=profile, seed=seed)
+
+
+@functools.lru_cache(maxsize=1)
+def _noisy(task: str, profile: str, seed: int, level: float):
+    """The corrupted copy of a task's data at one level (kept while jobs at that level run)."""
+    spec = tasks.get(task)
+    return spec.corrupt(spec.load(profile), level, seed=seed * 1_000_003 + 17)
+
+
+tasks._ON_REPLACE.extend([_holdout.cache_clear, _noisy.cache_clear])
+
+
+def probe_inputs(model, data, held: tasks.Holdout):
+    """(x, y) for the probe: embeddings of the evaluation samples and the signal on them.
+
+    Each evaluation sample is embedded once; for partner signals ``y`` is the embedding of each
+    sample's partner under the same model.
+    """
+    partner = held.kind == "partner"
+    rows = np.union1d(held.index, held.target) if partner else held.index
+    emb = model.embed(data[rows].copy())
+    x = emb[np.searchsorted(rows, held.index)] if partner else emb
+    y = emb[np.searchsorted(rows, held.target)] if partner else held.target
+    return x, y
+
+
+def latent_probe(model, data, held: tasks.Holdout, *, seed: int = 0) -> list[dict]:
+    """The default probe: latent MI between the embedding and the signal (one row)."""
+    from .. import probe
+
+    x, y = probe_inputs(model, data, held)
+    return [{"mi": probe.latent_mi(x, y, seed=seed)}]
+
+
+def _labels(data, signal: str) -> np.ndarray:
+    return pd.Categorical(data.obs[signal]).codes.astype(np.int64)
+
+
+def run_job(job: Job, spec: tasks.TaskSpec | None = None) -> list[dict]:
+    """Train and probe the model of one job; the rows it measured.
+
+    A pure function of the job: the task's data, evaluation split, training subset, noise and
+    model initialisation all follow from its fields (loaded data, splits and the current noisy
+    copy are cached per process, so a worker running many jobs of one task loads them once).
+    ``spec`` carries a task that is not in the registry of the process running the job (your
+    own data on a Dask worker); it is registered there first.
+    """
+    if spec is not None and tasks._REGISTRY.get(spec.name) is not spec:
+        tasks.register(spec, replace=True)
+    spec = tasks.get(job.task)
+    source = spec.source(job.profile)
+    held = _holdout(job.task, job.profile, job.seed)
+    noisy, x = _noisy(job.task, job.profile, job.seed, job.level)
+    train = splits.training_subset(held.train_pool, job.size, seed=job.seed)
+    fit_idx, val_idx = splits.validation_split(train, seed=job.seed)
+    model = spec.make_model(job.model, profile=job.profile, seed=job.seed)
+    supervision = {}
+    if spec.supervised:
+        labels = _labels(noisy, source.signal)
+        supervision = {"y": labels[fit_idx], "y_val": labels[val_idx]}
+    t0 = time.perf_counter()
+    model.fit(noisy[fit_idx].copy(), val=noisy[val_idx].copy(), progress=False, **supervision)
+    t1 = time.perf_counter()
+    probe = spec.probe or latent_probe
+    measured = probe(model, noisy, held, seed=job.seed)
+    t2 = time.perf_counter()
+    common = {
+        "modality": spec.modality,
+        "dataset": source.loader.__name__.removeprefix("load_"),
+        "signal": spec.signal_name,
+        "x": float(x),
+        "n_train": int(fit_idx.size),
+        "n_eval": held.n_pairs,
+        "fit_seconds": round(t1 - t0, 3),
+        "probe_seconds": round(t2 - t1, 3),
+        "versions": package_versions(),
+    }
+    return [{**common, **row, "mi": float(row["mi"])} for row in measured]
+
+
+# --------------------------------------------------------------------------------------------
+# A task's sweep
+# --------------------------------------------------------------------------------------------
+def run(
+    task,
+    *,
+    profile: str = "quick",
+    models=None,
+    seeds=None,
+    backend: str = "serial",
+    client=None,
+    results=None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run every job of a task's sweep that its results folder does not hold yet.
+
+    Parameters
+    ----------
+    task
+        A task name or :class:`helpers.tasks.TaskSpec`.
+    profile
+        ``"smoke"``, ``"quick"`` or ``"paper"``.
+    models, seeds
+        Subsets to sweep (default: the task's models and the profile's seeds).
+    backend
+        ``"serial"`` (this process) or ``"dask"`` (a ``dask.distributed`` cluster: ``client``,
+        or a local cluster made for the run).
+    client
+        A ``dask.distributed.Client`` (e.g. of a ``dask_jobqueue.SLURMCluster``).
+    results
+        The results folder (default ``results/<task>``, see :func:`results_dir`). Each job
+        writes one shard atomically, so an interrupted sweep resumes where it stopped and
+        several processes can share one folder.
+    progress
+        Show progress while jobs run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per job and probed signal (:data:`RESULT_COLUMNS` first); also written to
+        ``results.csv`` in the results folder.
+    """
+    spec = tasks.get(task)
+    folder = Path(results) if results is not None else results_dir(spec.name)
+    todo = jobs(spec, profile=profile, models=models, seeds=seeds)
+    store = Store(folder)
+    registered = tasks._REGISTRY.get(spec.name) is spec
+    fn = run_job if registered and backend == "serial" else functools.partial(run_job, spec=spec)
+    execute(todo, fn, store, backend=backend, client=client, progress=progress)
+    frame = store.frame(todo)
+    first = [c for c in RESULT_COLUMNS if c in frame.columns]
+    frame = frame[first + [c for c in frame.columns if c not in first]]
+    frame = frame.sort_values(["seed", "model", "size", "level"], ignore_index=True)
+    write_csv_atomic(frame, folder / "results.csv")
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# Fits and summaries
+# --------------------------------------------------------------------------------------------
+def _curves(results: pd.DataFrame, *, along: str, fixed: str, min_points: int = 3):
+    """Rows of the curves that vary ``along`` one column at a fixed value of another, keeping
+    only curves with at least ``min_points`` distinct values (a noise curve needs levels, a
+    cell-number curve sizes)."""
+    counts = results.groupby(["task", "signal", "model", fixed])[along].transform("nunique")
+    return results[counts >= min_points]
+
+
+def fit(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Noise-law fits per (task, signal, model, size) and cell-number fits per level.
+
+    Noise curves are the training sizes swept over at least three noise levels (every seed a
+    point); cell-number curves are the levels swept over at least two training sizes (a curve
+    with fewer points than a fit needs is returned as a failed row, not dropped).
+    """
+    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
+    if missing:
+        msg = f"Results lack the column(s) {missing}; they are not rows of hp.sweep.run."
+        raise ValueError(msg)
+    noise_fits = laws.fit_table(
+        _curves(results, along="level", fixed="size"), ["task", "signal", "model", "size"],
+        law="noise", x="x", y="mi",
+    )
+    cell_fits = laws.fit_table(
+        _curves(results, along="size", fixed="level", min_points=2),
+        ["task", "signal", "model", "level"],
+        law="cell", x="size", y="mi",
+    )
+    return noise_fits, cell_fits
+
+
+def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
+    """Headline numbers of a sweep, for a chapter's prose.
+
+    ``falls_with_noise`` is the fraction of the learned models' noise curves (every model but
+    random projection) whose MI rises with the x-axis (less noise), by Spearman correlation.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({
+    ...     "task": "t", "signal": "s", "model": ["PCA"] * 3 + ["SCVI"] * 3, "size": 500,
+    ...     "level": [1.0, 0.3, 0.1] * 2, "x": [900, 270, 90] * 2,
+    ...     "mi": [1.0, 0.6, 0.2, 0.1, 0.3, 0.5], "fit_seconds": 1.0, "probe_seconds": 1.0})
+    >>> summarise(rows, pd.DataFrame({"success": [], "r_squared": []}))["falls_with_noise"]
+    0.5
+    """
+    curves = _curves(results, along="level", fixed="size")
+    learned = curves[curves["model"] != "RandomProjection"]
+    rho = learned.groupby(["task", "signal", "model", "size"])[["x", "mi"]].apply(
+        lambda g: g["x"].corr(g["mi"], method="spearman")
+    )
+    ok = noise_fits[noise_fits["success"].astype(bool)] if len(noise_fits) else noise_fits
+    return {
+        "n_rows": int(len(results)),
+        "n_noise_curves": int(len(noise_fits)),
+        "median_r2": float(ok["r_squared"].median()) if len(ok) else float("nan"),
+        "falls_with_noise": float((rho > 0).mean()) if len(rho) else float("nan"),
+        "fit_minutes": float(results["fit_seconds"].sum() / 60),
+        "probe_minutes": float(results["probe_seconds"].sum() / 60),
+    }
+
+
+def fit_and_save(results: pd.DataFrame, out=None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """:func:`fit` and :func:`summarise`, with both fit tables written to ``out`` as CSV
+    (default: the task's results folder, :func:`results_dir`)."""
+    noise_fits, cell_fits = fit(results)
+    if out is None:
+        out = results_dir(str(results["task"].iloc[0]))
+    for name, fits in (("noise_law_fits", noise_fits), ("cell_law_fits", cell_fits)):
+        write_csv_atomic(fits.drop(columns="fit", errors="ignore"), Path(out) / f"{name}.csv")
+    return noise_fits, cell_fits, summarise(results, noise_fits)
+
+
+def full_depth_mi(data, signal: str, *, model: str = "PCA", seed: int = 0) -> float:
+    """Auxiliary MI (bits) of one representation of every sample without noise: a quick check.
+
+    Fits ``model`` (quick profile) on all samples and probes the MI between the embedding and
+    the signal. Use it to see whether a signal is visible at all before sweeping noise; it is
+    optimistic for a real sweep (no held-out samples) and only for cell-level signals.
+    """
+    from .. import datasets, models, probe
+
+    if datasets.signal_kind(signal) == "partner":
+        msg = f"full_depth_mi is for sample-level signals; {signal!r} pairs samples."
+        raise ValueError(msg)
+    aux = datasets.auxiliary_signal(data, signal, seed=seed)
+    fitted = models.make_model(model, profile="quick", seed=seed).fit(data)
+    return probe.latent_mi(fitted.embed(data[aux.index].copy()), aux.target, seed=seed)

@@ -1,0 +1,418 @@
+"""The task registry: one specification per (modality, dataset, signal, corruption).
+
+A task is everything a sweep needs to know to measure one noise curve family: which data to
+load at each profile, which auxiliary signal to probe, how to corrupt the measurements and what
+the noise law's x-axis is, which models apply, and which curves of the paper's released tables
+it reproduces. Chapters, the sweep, the planner and the command lines read tasks from here and
+nowhere else::
+
+    import helpers as hp
+    task = hp.tasks.get("sc_protein")
+    data = task.load("quick")               # the container of the task (AnnData for cells)
+    hp.tasks.summary(task, data)            # what the data are
+    results = hp.sweep.run(task, profile="quick")
+
+Examples
+--------
+>>> from helpers import tasks
+>>> tasks.names(modality="cell")
+['sc_clonal', 'sc_protein', 'sc_spatial', 'sc_temporal']
+>>> spec = tasks.get("sc_temporal")
+>>> spec.source("quick").signal, spec.source("paper").signal, spec.signal_name
+('day', 'author_day', 'author_day')
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import datasets, noise, profiles, splits
+
+__all__ = [
+    "Holdout",
+    "PaperRef",
+    "Source",
+    "TaskSpec",
+    "get",
+    "holdout",
+    "names",
+    "published_fits",
+    "register",
+    "summary",
+    "table",
+]
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a task reads at one profile.
+
+    Attributes
+    ----------
+    loader
+        A function of no arguments returning the task's data container (AnnData for cells,
+        :class:`helpers.datasets.images.ImageData`, …), e.g. :func:`helpers.datasets.load_pbmc10k`.
+    signal
+        The auxiliary signal's name in the container (``obs`` column, ``obsm`` key or a partner
+        signal of :func:`helpers.datasets.auxiliary_signal`).
+    options
+        Keyword arguments for :func:`helpers.datasets.auxiliary_signal` (e.g. ``per_clone``).
+    note
+        One line on what the data are (and, for a stand-in, what it stands in for).
+    n_samples
+        How many samples the loader returns, where known without loading (the paper's large
+        datasets), so that a sweep can be costed before its data are downloaded.
+    kind
+        The signal's kind when it is not a signal the datasets know by name
+        (:data:`helpers.datasets.SIGNAL_KINDS`), e.g. for your own data.
+    """
+
+    loader: Callable[[], Any]
+    signal: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+    n_samples: int | None = None
+    kind: str | None = None
+
+    def signal_kind(self) -> str:
+        """``"vector"``, ``"labels"``, ``"scalar"`` or ``"partner"``."""
+        return self.kind or datasets.signal_kind(self.signal)
+
+    def signal_options(self) -> dict:
+        """Keyword arguments of :func:`helpers.datasets.auxiliary_signal` for this source."""
+        return {**self.options, **({"kind": self.kind} if self.kind else {})}
+
+
+@dataclass(frozen=True)
+class PaperRef:
+    """The curves of the paper's released tables that a task reproduces (or stands in for)."""
+
+    dataset: str
+    signal: str
+    table: str = "single_cell"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One auxiliary-MI task: its data, signal, corruption, models and paper counterpart.
+
+    Attributes
+    ----------
+    name
+        Registry name (``"sc_protein"``); also the results folder's name.
+    modality
+        ``"cell"``, ``"image"`` or ``"sequence"``.
+    title
+        The task's name in the paper's figures (``"Protein MI"``).
+    sources
+        Profile → :class:`Source`. ``"quick"`` and ``"paper"`` are required; ``"smoke"``
+        defaults to the quick source, subsampled by the profile's ``max_samples``.
+    corrupt
+        ``corrupt(data, level, *, seed) -> (noisy, x)``: the measurement noise at ``level`` and
+        the noise law's x-axis value there; never modifies ``data``.
+    levels
+        ``levels(data, profile) -> tuple``: the noise levels of a profile, cleanest first.
+    x_name, x_label
+        The x-axis as named in the released tables and as labelled on plots.
+    models
+        The representation models that apply (names for :func:`helpers.models.make_model`).
+    paper
+        The released curves this task reproduces, or ``None``.
+    probe
+        ``probe(model, data, holdout, *, seed) -> list[dict]``: MI rows (``mi`` and optionally
+        ``signal``) for one fitted model; ``None`` probes the latent MI between the embedding
+        and the signal (:func:`latent_probe`).
+    supervised
+        Whether models are trained with the signal's labels (``fit(data, y=...)``).
+    colour, marker
+        How the task is drawn.
+    extra_models
+        Models of this task only, by name: functions ``(profile=..., seed=...) -> model``
+        (e.g. your own embedding, see :mod:`helpers.apply`); other names go to
+        :func:`helpers.models.make_model`.
+    """
+
+    name: str
+    modality: str
+    title: str
+    sources: Mapping[str, Source]
+    corrupt: Callable[..., tuple[Any, float]]
+    levels: Callable[[Any, profiles.Profile], tuple[float, ...]]
+    x_name: str
+    x_label: str
+    models: tuple[str, ...]
+    paper: PaperRef | None = None
+    probe: Callable[..., list[dict]] | None = None
+    supervised: bool = False
+    colour: str = "#4C72B0"
+    marker: str = "o"
+    extra_models: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def make_model(self, name: str, *, profile: str, seed: int):
+        """An unfitted model of this task by name, with a profile's settings."""
+        if name in self.extra_models:
+            return self.extra_models[name](profile=profile, seed=seed)
+        from . import models
+
+        return models.make_model(name, profile=profile, seed=seed)
+
+    def source(self, profile: str) -> Source:
+        """The :class:`Source` of a profile (smoke reads the quick source)."""
+        name = profiles.get(profile).name
+        if name in self.sources:
+            return self.sources[name]
+        return self.sources["quick"]
+
+    @property
+    def signal_name(self) -> str:
+        """The signal's name in result rows: the released table's name where there is one."""
+        return self.paper.signal if self.paper is not None else self.sources["quick"].signal
+
+    def signal_kind(self, profile: str = "quick") -> str:
+        """``"vector"``, ``"labels"``, ``"scalar"`` or ``"partner"``."""
+        return self.source(profile).signal_kind()
+
+    def load(self, profile: str = "quick"):
+        """The task's data at ``profile`` (cached per process; never modify it in place).
+
+        ``smoke`` keeps a fixed random subset of ``max_samples`` samples (seed 0), so that
+        every seed of a smoke sweep sees the same data.
+        """
+        return _load(self.name, profiles.get(profile).name)
+
+
+_REGISTRY: dict[str, TaskSpec] = {}
+_ON_REPLACE: list[Callable[[], None]] = []  # caches keyed by task name, cleared on replace
+
+
+def register(spec: TaskSpec, *, replace: bool = False) -> TaskSpec:
+    """Add a task to the registry.
+
+    A name may be registered once, unless ``replace=True`` (which also forgets the data the
+    process has cached for that name).
+    """
+    if not isinstance(spec, TaskSpec):
+        msg = f"register() takes a TaskSpec, got {type(spec).__name__}."
+        raise TypeError(msg)
+    if spec.name in _REGISTRY and _REGISTRY[spec.name] is not spec:
+        if not replace:
+            msg = f"A task called {spec.name!r} is already registered."
+            raise ValueError(msg)
+        _load.cache_clear()
+        for clear in _ON_REPLACE:
+            clear()
+    missing = {"quick", "paper"} - set(spec.sources)
+    if missing:
+        msg = f"Task {spec.name!r} lacks a source for profile(s) {sorted(missing)}."
+        raise ValueError(msg)
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get(name: str | TaskSpec) -> TaskSpec:
+    """The registered task called ``name`` (a :class:`TaskSpec` is returned as it is)."""
+    if isinstance(name, TaskSpec):
+        return name
+    if name not in _REGISTRY:
+        msg = f"Unknown task {name!r}; registered tasks: {names()}."
+        raise ValueError(msg)
+    return _REGISTRY[name]
+
+
+def names(*, modality: str | None = None) -> list[str]:
+    """Registered task names (of one modality), sorted."""
+    return sorted(n for n, s in _REGISTRY.items() if modality in (None, s.modality))
+
+
+def table() -> pd.DataFrame:
+    """Every registered task, one row each: modality, data per profile, signal, x-axis, models."""
+    rows = []
+    for spec in (_REGISTRY[n] for n in names()):
+        quick, paper = spec.source("quick"), spec.source("paper")
+        rows.append({
+            "task": spec.name,
+            "modality": spec.modality,
+            "title": spec.title,
+            "quick data": quick.note,
+            "paper data": paper.note,
+            "signal": spec.signal_name,
+            "kind": spec.signal_kind(),
+            "x": spec.x_label,
+            "models": ", ".join(spec.models),
+        })
+    return pd.DataFrame(rows).set_index("task")
+
+
+@functools.lru_cache(maxsize=4)
+def _load(name: str, profile: str):
+    spec = get(name)
+    data = spec.source(profile).loader()
+    keep = profiles.get(profile).max_samples
+    if keep is not None and len(data) > keep:
+        idx = np.sort(np.random.default_rng(0).choice(len(data), keep, replace=False))
+        data = data[idx].copy()
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# The evaluation set of one seed
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Holdout:
+    """The evaluation samples of one seed, the training pool, and the signal on the evaluation set.
+
+    ``index`` are the evaluation samples probed; ``target`` their signal values, or for partner
+    signals the positions of their partners (embedded by the same model).
+    """
+
+    kind: str
+    seed: int
+    eval_idx: np.ndarray = field(repr=False)
+    train_pool: np.ndarray = field(repr=False)
+    index: np.ndarray = field(repr=False)
+    target: np.ndarray = field(repr=False)
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of probed samples (pairs, for a partner signal)."""
+        return int(self.index.size)
+
+
+def holdout(task: str | TaskSpec, data, *, profile: str = "quick", seed: int = 0) -> Holdout:
+    """Hold out the evaluation set of one seed and put the auxiliary signal on it.
+
+    The evaluation set is a fixed fraction (the profile's ``eval_fraction``) of the samples.
+    For partner signals the pairs are drawn on all samples first and kept together (both
+    samples of a pair are on the same side of the split), and only pairs inside the evaluation
+    set are probed.
+    """
+    spec = get(task)
+    source = spec.source(profile)
+    n_eval = int(round(profiles.get(profile).eval_fraction * len(data)))
+    kind = source.signal_kind()
+    groups = eligible = None
+    if kind == "partner":
+        pairs = datasets.auxiliary_signal(data, source.signal, seed=seed, **source.signal_options())
+        groups = splits.pair_groups(len(data), pairs.index, pairs.target)
+        eligible = np.union1d(pairs.index, pairs.target)
+    train_pool, eval_idx = splits.evaluation_split(
+        len(data), n_eval=n_eval, seed=seed, groups=groups, eligible=eligible
+    )
+    aux = datasets.auxiliary_signal(
+        data, source.signal, seed=seed, restrict_to=eval_idx, **source.signal_options()
+    )
+    return Holdout(kind, seed, eval_idx, train_pool, aux.index, aux.target)
+
+
+# --------------------------------------------------------------------------------------------
+# Describing a task's data and its paper counterpart
+# --------------------------------------------------------------------------------------------
+def summary(task: str | TaskSpec, data, *, profile: str = "quick") -> pd.Series:
+    """What a task's data are: samples, features, depth, and the signal (for the chapters)."""
+    spec = get(task)
+    source = spec.source(profile)
+    out = {"samples": len(data)}
+    if spec.modality == "cell":
+        umis = np.asarray(data.X.sum(axis=1)).ravel()
+        out |= {"genes": data.n_vars, "median UMIs per cell": float(np.median(umis))}
+    kind = source.signal_kind()
+    if kind == "vector":
+        out[f"{source.signal} dimensions"] = int(np.shape(data.obsm[source.signal])[1])
+    elif kind in ("labels", "scalar"):
+        out[f"{source.signal} values"] = int(pd.Series(data.obs[source.signal]).nunique())
+    else:
+        pairs = datasets.auxiliary_signal(data, source.signal, seed=0, **source.signal_options())
+        out["partner pairs"] = int(pairs.index.size)
+    return pd.Series(out, name=spec.title)
+
+
+def published_fits(task: str | TaskSpec, *, size: str | int = "largest"):
+    """The paper's noise-law fits for a task's released curves at one training size.
+
+    Returns
+    -------
+    (fits, size)
+        A :func:`helpers.laws.fit_table` of the released points, one row per model, and the
+        training size used.
+    """
+    from . import laws, published
+
+    spec = get(task)
+    if spec.paper is None:
+        msg = f"Task {spec.name!r} has no counterpart in the released tables."
+        raise ValueError(msg)
+    if spec.paper.table != "single_cell":
+        msg = f"published_fits reads the single-cell table; {spec.name!r} is in {spec.paper.table}."
+        raise ValueError(msg)
+    sc = published.single_cell(include_cell_type=True)
+    sub = sc[(sc["dataset"] == spec.paper.dataset) & (sc["signal"] == spec.paper.signal)]
+    chosen = int(sub["size"].max()) if size == "largest" else int(size)
+    fits = laws.fit_table(sub[sub["size"] == chosen], ["algorithm"], law="noise", x="x", y="mi")
+    return fits, chosen
+
+
+# --------------------------------------------------------------------------------------------
+# The single-cell tasks (Fig. 2a-f; Supplementary S.I.1-3)
+# --------------------------------------------------------------------------------------------
+def _count_levels(adata, profile: profiles.Profile) -> tuple[float, ...]:
+    """Log-spaced thinning fractions from 1 down to ``min_umis`` UMIs per cell (the paper's)."""
+    mean_umis = float(np.asarray(adata.X.sum(axis=1)).mean())
+    grid = noise.quality_grid(mean_umis, n_levels=profile.n_levels, min_umis=profile.min_umis)
+    return tuple(float(f) for f in grid)
+
+
+_CELL_MODELS = ("RandomProjection", "PCA", "SCVI", "Geneformer")
+_CELL = dict(
+    modality="cell", corrupt=noise.thin, levels=_count_levels, x_name="umis_per_cell",
+    x_label="UMIs per cell", models=_CELL_MODELS,
+)
+
+register(TaskSpec(
+    name="sc_protein", title="Protein MI", colour="#4C72B0", marker="o",
+    sources={
+        "quick": Source(datasets.load_pbmc10k, "protein_counts",
+                        note="10x PBMC 10k CITE-seq (14 proteins), for Hao et al. 2021"),
+        "paper": Source(datasets.load_hao2021_pbmc, "protein_counts", n_samples=161_764,
+                        note="Hao et al. 2021 CITE-seq PBMCs as distributed by scvi-tools"),
+    },
+    paper=PaperRef("PBMC", "protein_counts"), **_CELL,
+))
+register(TaskSpec(
+    name="sc_clonal", title="Clonal MI", colour="#DD8452", marker="s",
+    sources={
+        # one early-late pair per clone (the paper's rule) leaves 117 pairs on the 781-cell
+        # subset: every cell of a clone with a mate is paired instead (627 pairs)
+        "quick": Source(datasets.load_larry_subset, "clone", {"per_clone": "any_mate"},
+                        note="781-cell LARRY subset (CoSpar test data)"),
+        "paper": Source(datasets.load_larry_full, "clone", {"per_clone": "one"},
+                        n_samples=130_887,
+                        note="LARRY in-vitro haematopoiesis, all 130,887 cells"),
+    },
+    paper=PaperRef("larry", "clone"), **_CELL,
+))
+register(TaskSpec(
+    name="sc_temporal", title="Temporal MI", colour="#55A868", marker="^",
+    sources={
+        "quick": Source(datasets.load_klein2015, "day",
+                        note="Klein et al. 2015 mESC time course (days 0-7), for the embryo atlas"),
+        "paper": Source(datasets.load_qiu2024_embryo, "author_day",
+                        note="Qiu et al. 2024 mouse embryo atlas (opened backed: ~11M cells)"),
+    },
+    paper=PaperRef("shendure", "author_day"), **_CELL,
+))
+register(TaskSpec(
+    name="sc_spatial", title="Spatial MI", colour="#C44E52", marker="D",
+    sources={
+        "quick": Source(datasets.load_osmfish, "ng_idx",
+                        note="osmFISH somatosensory cortex (33 genes), for Vizgen MERFISH"),
+        "paper": Source(datasets.load_merfish_s1r1, "ng_idx", n_samples=67_821,
+                        note="Vizgen MERFISH mouse brain, slice 1 replicate 1"),
+    },
+    paper=PaperRef("merfish", "ng_idx"), **_CELL,
+))

@@ -1,0 +1,184 @@
+"""helpers.sweep: the grid and jobs of a task, running them (serial and Dask), the law fits."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+from helpers import data as hdata
+from helpers import laws, profiles, sweep, tasks
+
+# the modules (the package exports functions of the same names: sweep.jobs(), sweep.run())
+jobs_module = importlib.import_module("helpers.sweep.jobs")
+run_module = importlib.import_module("helpers.sweep.run")
+
+
+# --------------------------------------------------------------------------------------------
+# A synthetic count task (registered for the module, removed afterwards)
+# --------------------------------------------------------------------------------------------
+def _toy_counts(n_obs=1000, n_vars=200):
+    rng = np.random.default_rng(0)
+    day = rng.integers(0, 4, n_obs).astype(float)
+    responsive = rng.random(n_vars) < 0.2
+    rate = np.exp(rng.normal(0, 1, n_vars))[None, :] * (1 + 0.5 * day[:, None] * responsive)
+    x = sparse.csr_matrix(rng.poisson(rate).astype(np.float32))
+    a = ad.AnnData(x, obs=pd.DataFrame({"day": day}, index=[f"c{i}" for i in range(n_obs)]))
+    a.var_names = [f"g{j}" for j in range(n_vars)]
+    return a
+
+
+def load_toy():
+    return _toy_counts()
+
+
+@pytest.fixture(scope="module")
+def toy_task():
+    base = tasks.get("sc_temporal")
+    spec = tasks.TaskSpec(**{
+        **base.__dict__, "name": "toy_counts", "paper": None,
+        "sources": {p: tasks.Source(load_toy, "day") for p in ("quick", "paper")},
+    })
+    tasks.register(spec)
+    yield spec
+    tasks._REGISTRY.pop("toy_counts")
+
+
+def test_quick_grid_follows_the_profile(toy_task):
+    adata = toy_task.load("quick")
+    grid = sweep.grid(toy_task, profile="quick")
+    mean_umis = float(adata.X.sum(axis=1).mean())
+    assert grid.n_eval == 350 and grid.sizes[-1] == 650 and len(grid.sizes) == 4
+    assert grid.levels[0] == 1.0 and len(grid.levels) == 6
+    assert grid.levels[-1] * mean_umis == pytest.approx(10.0, rel=1e-6)
+    assert np.allclose(np.diff(np.log(grid.levels)), np.log(grid.levels[1]))
+    assert len(grid.points()) == 6 + 3  # full quality at the largest size is counted once
+    todo = sweep.jobs(toy_task, profile="quick", models=["PCA"])
+    assert len(todo) == 9 and len({j.id for j in todo}) == 9
+    assert todo[0].level == 1.0 and all(j.profile == "quick" for j in todo)
+    with pytest.raises(ValueError, match="no model"):
+        sweep.grid(toy_task, profile="quick", models=["ResNet"])
+    with pytest.raises(ValueError, match="Unknown profile"):
+        sweep.grid(toy_task, profile="fast")
+
+
+def test_paper_grid_is_the_released_factorial_grid(toy_task):
+    grid = sweep.grid(toy_task, profile="paper")
+    assert grid.factorial and len(grid.levels) == 10 and grid.seeds == (0, 1, 2)
+    # the released sizes run log-spaced from 100 up to the pool rounded to one digit
+    assert grid.sizes[0] == 100 and len(grid.points()) == len(grid.levels) * len(grid.sizes)
+    todo = sweep.jobs(toy_task, profile="paper")
+    assert len(todo) == 10 * len(grid.sizes) * 3 * len(toy_task.models)
+
+
+def test_run_is_resumable_and_rows_carry_the_schema(toy_task, tmp_path):
+    first = sweep.run(toy_task, profile="smoke", models=["PCA"], results=tmp_path, progress=False)
+    assert list(first.columns[: len(run_module.RESULT_COLUMNS)]) == run_module.RESULT_COLUMNS
+    assert len(first) == len(sweep.jobs(toy_task, profile="smoke", models=["PCA"]))
+    assert first["mi"].notna().all() and (first["modality"] == "cell").all()
+    assert (tmp_path / "results.csv").is_file()
+    # a rerun finds every job done and runs nothing
+    calls = []
+    report = sweep.execute(
+        sweep.jobs(toy_task, profile="smoke", models=["PCA"]),
+        lambda job: calls.append(job) or [], sweep.Store(tmp_path), progress=False,
+    )
+    assert calls == [] and report.skipped == len(first)
+
+
+# --------------------------------------------------------------------------------------------
+# Dask gives exactly the serial rows, for every single-cell task
+# --------------------------------------------------------------------------------------------
+_MEASURED = ["task", "model", "level", "size", "seed", "x", "mi", "n_train", "n_eval"]
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    with distributed.Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", tasks.names(modality="cell"))
+def test_dask_rows_equal_serial_rows(name, dask_client, tmp_path):
+    spec = tasks.get(name)
+    try:
+        spec.load("smoke")
+    except hdata.DataUnavailableError as err:
+        pytest.skip(f"data not available: {err}")
+    kw = dict(profile="smoke", models=["PCA"], progress=False)
+    serial = sweep.run(spec, results=tmp_path / "serial", **kw)
+    on_dask = sweep.run(spec, results=tmp_path / "dask", backend="dask", client=dask_client, **kw)
+    pd.testing.assert_frame_equal(serial[_MEASURED], on_dask[_MEASURED])
+
+
+# --------------------------------------------------------------------------------------------
+# Fits and the summary
+# --------------------------------------------------------------------------------------------
+def law_rows(u_bar=120.0, i_max=2.5, *, sizes=(100, 300, 1000), n_sat=250.0, s=0.8):
+    """Rows whose noise curve follows Eq. 1 exactly and whose full-depth points follow the
+    cell-number law."""
+    umis = np.geomspace(10, 2000, 6)
+    level = umis / umis[-1]
+    largest = sizes[-1]
+    rows = [
+        {"size": largest, "level": q, "x": u, "mi": laws.noise_law(u, u_bar, i_max)}
+        for q, u in zip(level, umis, strict=True)
+    ]
+    full = laws.noise_law(umis[-1], u_bar, i_max)
+    for n in sizes[:-1]:
+        scale = laws.cell_law(n, n_sat, s, full) / laws.cell_law(largest, n_sat, s, full)
+        rows.append({"size": n, "level": 1.0, "x": umis[-1], "mi": full * scale})
+    return pd.DataFrame(rows).assign(
+        modality="cell", task="toy", dataset="toy", signal="sig", model="PCA", seed=0,
+        fit_seconds=2.0, probe_seconds=1.0,
+    )
+
+
+def test_fit_recovers_the_noise_law():
+    noise_fits, cell_fits = sweep.fit(law_rows(u_bar=120.0, i_max=2.5))
+    assert len(noise_fits) == 1  # the cell-number sizes (one level each) are not noise curves
+    fit = noise_fits.iloc[0]
+    assert fit["size"] == 1000 and fit["n_points"] == 6
+    assert fit["u_bar"] == pytest.approx(120.0, rel=1e-4)
+    assert fit["i_max"] == pytest.approx(2.5, rel=1e-4)
+    assert fit["r_squared"] > 0.9999
+    assert len(cell_fits) == 1 and int(cell_fits.iloc[0]["n_points"]) == 3
+
+
+def test_fit_needs_the_result_columns():
+    with pytest.raises(ValueError, match="lack the column"):
+        sweep.fit(law_rows().drop(columns="x"))
+
+
+def test_summarise_counts_learned_noise_curves_only():
+    rising = law_rows()
+    falling = law_rows().assign(model="SCVI")
+    curve = falling["size"] == 1000
+    falling.loc[curve, "mi"] = falling.loc[curve, "mi"].to_numpy()[::-1]
+    baseline = law_rows().assign(model="RandomProjection")  # not a learned model
+    results = pd.concat([rising, falling, baseline], ignore_index=True)
+    noise_fits, _ = sweep.fit(results)
+    summary = sweep.summarise(results, noise_fits)
+    assert summary["falls_with_noise"] == 0.5
+    assert summary["n_rows"] == len(results) and summary["n_noise_curves"] == 3
+    assert summary["fit_minutes"] == pytest.approx(len(results) * 2.0 / 60)
+
+
+def test_doctests():
+    for module in (jobs_module, run_module):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0
+
+
+def test_profile_names_agree():
+    assert set(profiles.NAMES) == {"smoke", "quick", "paper"}
