@@ -34,6 +34,7 @@ __all__ = [
     "ImageData",
     "load_caltech101",
     "load_fashion_mnist",
+    "load_fashion_mnist_subset",
     "load_tissuemnist",
     "read_idx",
     "subsample_splits",
@@ -117,6 +118,11 @@ class ImageData:
         return ImageData(self.images.copy(), self.obs.copy(), uns=dict(self.uns))
 
     # -- conveniences ----------------------------------------------------------------------------
+    @property
+    def n_obs(self) -> int:
+        """Number of images (AnnData's name, so the signal helpers read both containers)."""
+        return len(self)
+
     @property
     def shape(self) -> tuple[int, int, int, int]:
         return tuple(self.images.shape)
@@ -292,6 +298,12 @@ def load_fashion_mnist(*, n_train: int | None = None, n_test: int | None = None,
     return ImageData(pixels, keep.obs, uns={
         "name": "Fashion-MNIST", "source": "fashion_mnist/debian_deb",
         "citation": "Xiao, Rasul & Vollgraf (2017), arXiv:1708.07747"})
+
+
+def load_fashion_mnist_subset() -> ImageData:
+    """The quick profile's images: 3,500 Fashion-MNIST images (2,500 train + 1,000 test),
+    class-stratified, seed 0 (the sweep draws its own evaluation set from them)."""
+    return load_fashion_mnist(n_train=2500, n_test=1000, seed=0)
 
 
 def _with_pos(data: ImageData) -> ImageData:

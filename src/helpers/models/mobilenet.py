@@ -124,7 +124,7 @@ class _MobileNet(BaseModel):
         self.net_ = None
 
     # -- protocol ---------------------------------------------------------------------------
-    def fit(self, data, *, y=None, val=None, progress: bool = True):
+    def fit(self, data, *, y=None, val=None, y_val=None, progress: bool = True):
         """Train the classifier on the images of ``data``.
 
         Parameters
@@ -135,8 +135,10 @@ class _MobileNet(BaseModel):
             Class of every training image (names or integer codes); default
             ``data.obs["label"]``.
         val
-            Optional ImageData with labels in ``obs["label"]``; its loss and accuracy are
-            recorded after every epoch in ``history_`` (the training curves).
+            Optional ImageData (labels ``y_val`` or its ``obs["label"]``); its loss and
+            accuracy are recorded after every epoch in ``history_`` (the training curves).
+        y_val
+            Labels of ``val``, coded like ``y``.
         progress
             Show a progress bar over epochs.
 
@@ -151,7 +153,7 @@ class _MobileNet(BaseModel):
         xv = yv = None
         if val is not None:
             xv = _check_images(val, "val")
-            _, yv = _encode_labels(val, None, classes=classes)
+            _, yv = _encode_labels(val, y_val, classes=classes)
         cfg = self.config
         n_out = cfg.n_outputs or len(classes)
         if n_out < len(classes):
@@ -419,6 +421,18 @@ def _encode_labels(data, y, *, classes=None):
             msg = f"y must have one label per image ({len(data.images)}), got shape {values.shape}"
             raise ValueError(msg)
         names = sorted(set(values.tolist()))
+        if values.dtype.kind in "iu" and values.size:
+            # integer codes (e.g. a sweep's category codes): keep every code up to the largest
+            # one or the data's number of classes, so that a class absent from a small training
+            # subset does not shift the indices of the others
+            n_cat = 0
+            col = getattr(data, "obs", {}).get("label") if hasattr(data, "obs") else None
+            if col is not None and isinstance(col.dtype, pd.CategoricalDtype):
+                n_cat = len(col.cat.categories)
+            if values.min() < 0:
+                msg = f"integer labels must be non-negative, got {values.min()}"
+                raise ValueError(msg)
+            names = list(range(max(int(values.max()) + 1, n_cat)))
     if classes is None:
         classes = names
     lookup = {c: i for i, c in enumerate(classes)}
