@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
-from functools import partial
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+import helpers as hp
 from helpers import data as hdata
 from helpers import imaging, probe
 from helpers.datasets.images import ImageData, load_tissuemnist, read_idx, subsample_splits
@@ -249,7 +250,7 @@ def tiny_manifest(tmp_path, monkeypatch):
         imgs[:, :8, :] += (labels * 20)[:, None, None].astype(np.uint8)
         arrays[f"{name}_images"] = imgs
         arrays[f"{name}_labels"] = labels[:, None]
-    npz = cache / "full/medmnist/tissuemnist_32.npz"
+    npz = cache / "full/medmnist/tissuemnist_224.npz"
     npz.parent.mkdir(parents=True)
     np.savez(npz, **arrays)
     torch.manual_seed(0)
@@ -258,7 +259,7 @@ def tiny_manifest(tmp_path, monkeypatch):
     pth.parent.mkdir(parents=True)
     torch.save(state, pth)
     manifest = {"entries": {
-        "medmnist/tissuemnist_32": {"path": "full/medmnist/tissuemnist_32.npz", "url": None,
+        "medmnist/tissuemnist_224": {"path": "full/medmnist/tissuemnist_224.npz", "url": None,
                                     "sha256": hdata.sha256sum(npz)},
         "torchvision/mobilenet_v3_small_imagenet1k_v1": {
             "path": "full/torchvision/mobilenet_v3_small-test.pth", "url": None,
@@ -273,38 +274,57 @@ def tiny_manifest(tmp_path, monkeypatch):
 
 def test_tissuemnist_loader_on_a_stand_in(tiny_manifest):
     arrays, _ = tiny_manifest
-    data = load_tissuemnist(size=32)
+    data = load_tissuemnist(size=224)
     assert data.shape == (40, 3, 32, 32)
     assert data.obs["split"].value_counts().to_dict() == {"train": 24, "test": 16}
     np.testing.assert_allclose(data.images[0, 2], arrays["train_images"][0] / 255, rtol=1e-6)
     np.testing.assert_array_equal(data.images[:, 0], data.images[:, 1])
     assert data.classes[5] == "Podocytes"
     assert data.split("test").label_codes.tolist() == (np.arange(16) % 8).tolist()
-    sub = load_tissuemnist(size=32, n_train=8, n_test=8)
+    sub = load_tissuemnist(size=224, n_train=8, n_test=8)
     assert np.bincount(sub.split("train").label_codes).tolist() == [1] * 8
 
 
 def test_paper_profile_path_with_pretrained_weights(tiny_manifest):
     _, state = tiny_manifest
-    data = load_tissuemnist(size=32)
-    model = make_model("MobileNetV3", profile="paper", epochs=1, batch_size=512)
+    model = make_model("MobileNetV3", profile="paper")
     assert model.config.batch_size == 512 and model.config.pretrained
     net = model._build(8)  # weights through helpers.data.fetch, head replaced by 8 outputs
     np.testing.assert_array_equal(net.features[0][0].weight.detach().numpy(),
                                   state["features.0.0.weight"].numpy())
     assert net.classifier[3].out_features == 8
-    task = imaging.TASKS["tissuemnist_pixelate"]
-    # the latent-MI probes need more than these 16 test images; the predicted-label ones run
-    small = imaging.ImageTask(**{**task.__dict__, "levels": lambda d, p: (2, 32),
-                                 "notes": {"paper_probe": partial(imaging.label_probe,
-                                                                  latent=False)}})
-    results, curves = imaging.run_task(small, profile="paper", data=data, epochs=1)
-    assert set(results["level"]) == {2.0, 32.0}
-    assert set(results["x"]) == {0.25, 1 / 32**2}
-    assert {"all classes · predicted", "Podocytes · predicted"} <= set(results["signal"])
-    assert (results["modality"] == "image").all() and (results["n_train"] == 24).all()
-    assert set(imaging.RESULT_COLUMNS) <= set(results.columns)
-    assert len(curves) == 2 and curves["epoch"].tolist() == [1, 1]
+    # one job of the registered task at the paper profile, end to end through the sweep: the
+    # TissueMNIST loader, pixelation, Table S4 (batch 512, 30 epochs), the label probe (the
+    # latent-MI probes need more than these 40 images, so the predicted-label one runs)
+    spec = dataclasses.replace(hp.tasks.get("tissuemnist_pixelate"), name="_tissue_paper_test",
+                               probe=imaging.predicted_label_probe)
+    hp.tasks.register(spec, replace=True)
+    rows = hp.sweep.run_job(hp.sweep.Job("_tissue_paper_test", "MobileNetV3", 2.0, 30, 0,
+                                         "paper"))
+    frame = pd.DataFrame(rows)
+    assert (frame["x"] == 0.25).all() and (frame["modality"] == "image").all()
+    assert {"all classes · predicted", "Podocytes · predicted"} <= set(frame["signal"])
+    assert frame["dataset"].iloc[0] == "tissuemnist"
+    curves = imaging.training_curves(frame.assign(task="t", model="m", level=2.0, size=30, seed=0))
+    assert curves["epoch"].tolist() == list(range(1, 31))
+    assert frame["mi"].between(0, 3).all()
+
+
+def test_image_tasks_are_registered_with_their_axes():
+    names = hp.tasks.names(modality="image")
+    assert {"tissuemnist_gaussian", "tissuemnist_pixelate", "caltech101_gaussian",
+            "caltech101_pixelate"} <= set(names)
+    spec = hp.tasks.get("tissuemnist_gaussian")
+    assert spec.supervised and spec.x_name == "1/sigma"
+    paper = hp.profiles.get("paper")
+    assert len(spec.levels(None, paper)) == 10
+    assert hp.tasks.get("tissuemnist_pixelate").levels(None, paper) == (
+        2, 4, 7, 8, 14, 16, 28, 32, 56, 112, 224)
+    quick_images = ImageData(np.zeros((2, 1, 28, 28)), labels=[0, 1])
+    assert hp.tasks.get("tissuemnist_pixelate").levels(quick_images, hp.profiles.get("quick")) == (
+        1, 2, 4, 7, 14, 28)
+    model = hp.tasks.get("caltech101_pixelate").make_model("MobileNetV2", profile="paper", seed=0)
+    assert model.config.epochs == 10 and model.config.lr == 1e-4
 
 
 def test_pretrained_weights_refuse_an_unpinned_file(tmp_path, monkeypatch):

@@ -134,7 +134,7 @@ def label_probe(model, data, held, *, seed: int = 0, one_vs_all=None,
 
 def predicted_label_probe(model, data, held, *, seed: int = 0) -> list[dict]:
     """:func:`label_probe` from the predicted labels only (the Caltech101 notebooks)."""
-    return label_probe(model, data, held, seed=seed, latent=False)
+    return label_probe(model, data, held, seed=seed, one_vs_all=("predicted",), latent=False)
 
 
 def training_curves(results: pd.DataFrame) -> pd.DataFrame:
