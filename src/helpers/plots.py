@@ -371,7 +371,9 @@ def plot_image_grid(data, noises, *, n_examples: int = 2, seed: int = 0, label_f
 
 
 def plot_training_curves(curves, *, level_name="level", title=None):
-    """Training loss and validation accuracy per epoch, one line per noise level."""
+    """Training loss and validation accuracy per epoch, one line per noise level (the
+    ``epoch, train_loss, val_accuracy, level`` columns of
+    :func:`helpers.imaging.training_curves`)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     levels = sorted(curves["level"].unique())
     cmap = mpl.colormaps["viridis"]
@@ -379,10 +381,10 @@ def plot_training_curves(curves, *, level_name="level", title=None):
         sub = curves[curves["level"] == level].sort_values("epoch")
         colour = cmap(i / max(len(levels) - 1, 1))
         left.plot(sub["epoch"], sub["train_loss"], "o-", color=colour, ms=3,
-                  label=f"{level_name} = {level:g}")
+                  label=f"{level_name} = {level:.3g}")
         right.plot(sub["epoch"], sub["val_accuracy"], "o-", color=colour, ms=3)
     left.set(xlabel="epoch", ylabel="training loss (cross-entropy)")
-    right.set(xlabel="epoch", ylabel="evaluation accuracy", ylim=(0, 1))
+    right.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1))
     left.legend(fontsize=7, ncol=2)
     if title:
         fig.suptitle(title, weight="bold")
