@@ -25,6 +25,7 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``plan``       experimental design from the joint cells × depth law (also a command line)
 ``zoo``        every published curve with its fit in one offline interactive (Bokeh) page
 ``progress``   progress bars for people watching, none in the built book or under papermill
+``imaging``    the image tasks: noise images → MobileNet → label MI
 =============  ==============================================================
 """
 
@@ -54,6 +55,7 @@ _SUBMODULES = (
     "plan",
     "zoo",
     "progress",
+    "imaging",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]

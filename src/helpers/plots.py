@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
@@ -442,3 +443,129 @@ def plot_allocation(ax, curve, *, color, label=None, y="umis_per_cell", band=Tru
     if y != "mi":
         ax.set_yscale("log")
     return ax
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def _show(ax, img):
+    """One C x H x W image (grey or RGB, any range) on an axis, no ticks."""
+    img = np.asarray(img, dtype=float)
+    if img.shape[0] == 1:
+        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        lo, hi = np.percentile(img, [1, 99])
+        ax.imshow(np.clip((img.transpose(1, 2, 0) - lo) / max(hi - lo, 1e-9), 0, 1),
+                  interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_image_grid(data, noises, *, n_examples: int = 2, seed: int = 0, label_fmt=None):
+    """Example images, clean and at every noise level of every corruption.
+
+    Parameters
+    ----------
+    data
+        :class:`~helpers.datasets.images.ImageData` with ``obs["label"]``.
+    noises
+        ``{title: (corruption, levels)}``; one block of rows per corruption, one column per
+        level.  A corruption is called as ``corruption(data, level, seed=seed)``.
+    n_examples
+        Images per corruption (from different classes).
+    label_fmt
+        ``{title: format}`` for the column titles, e.g. ``"σ = {:.2g}"``.
+    """
+    rng = np.random.default_rng(seed)
+    codes = data.label_codes
+    classes = rng.permutation(np.unique(codes))[:n_examples]
+    picks = np.array([rng.choice(np.flatnonzero(codes == k)) for k in classes])
+    subset = data[picks]
+    n_cols = max(len(levels) for _, levels in noises.values())
+    n_rows = n_examples * len(noises)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.35 * n_cols, 1.45 * n_rows),
+                             squeeze=False)
+    for b, (title, (corruption, levels)) in enumerate(noises.items()):
+        fmt = (label_fmt or {}).get(title, "{:g}")
+        for j, level in enumerate(levels):
+            noisy, _ = corruption(subset, level, seed=seed)
+            for i in range(n_examples):
+                ax = axes[b * n_examples + i, j]
+                _show(ax, noisy.images[i])
+                if i == 0:
+                    ax.set_title(fmt.format(level), fontsize=8)
+                if j == 0:
+                    ax.set_ylabel(f"{title}\n{subset.obs['label'].iloc[i]}", fontsize=8)
+        for j in range(len(levels), n_cols):
+            for i in range(n_examples):
+                axes[b * n_examples + i, j].set_axis_off()
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def plot_training_curves(curves, *, level_name="level", title=None):
+    """Training loss and validation accuracy per epoch, one line per noise level (the
+    ``epoch, train_loss, val_accuracy, level`` columns of
+    :func:`helpers.imaging.training_curves`)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    levels = sorted(curves["level"].unique())
+    cmap = mpl.colormaps["viridis"]
+    for i, level in enumerate(levels):
+        sub = curves[curves["level"] == level].sort_values("epoch")
+        colour = cmap(i / max(len(levels) - 1, 1))
+        left.plot(sub["epoch"], sub["train_loss"], "o-", color=colour, ms=3,
+                  label=f"{level_name} = {level:.3g}")
+        right.plot(sub["epoch"], sub["val_accuracy"], "o-", color=colour, ms=3)
+    left.set(xlabel="epoch", ylabel="training loss (cross-entropy)")
+    right.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1))
+    left.legend(fontsize=7, ncol=2)
+    if title:
+        fig.suptitle(title, weight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def plot_signal_curves(ax, fits, *, signals=None, colours=None, xlabel="x", title=None,
+                       ylabel="MI with the label (bits)"):
+    """Noise curves of several signals of one task (a ``fit_table`` by signal), with fits
+    and 2σ bands, one colour per signal."""
+    signals = list(fits["signal"]) if signals is None else list(signals)
+    palette = sns.color_palette("husl", max(len(signals), 1))
+    for i, signal in enumerate(signals):
+        row = fits[fits["signal"] == signal]
+        if row.empty or row["fit"].iloc[0] is None:
+            continue
+        colour = (colours or {}).get(signal, palette[i])
+        plot_noise_fit(ax, row["fit"].iloc[0], color=colour, label=signal)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="upper left", ncol=1)
+    return ax
+
+
+def plot_class_parameters(fits, *, by="signal", title=None):
+    """Fitted ū and I_max (±2 SE) per class, two panels (ū on a log axis)."""
+    df = fits[fits["fit"].notna()].copy()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 0.32 * max(len(df), 4) + 1.2),
+                                      sharey=True)
+    y = np.arange(len(df))
+    colours = df.get("colour", pd.Series(["#1D4289"] * len(df), index=df.index))
+    for ax, col, err, label in ((left, "u_bar", "u_bar_err", r"noise scale $\bar u$"),
+                                (right, "i_max", "i_max_err", r"capacity $I_{\max}$ (bits)")):
+        vals, errs = df[col].to_numpy(float), 2 * df[err].to_numpy(float)
+        ok = np.isfinite(errs) & (errs < np.abs(vals))
+        ax.errorbar(vals[ok], y[ok], xerr=errs[ok], fmt="o", color="0.2", ms=4, capsize=2)
+        ax.plot(vals[~ok], y[~ok], "o", mfc="white", mec="0.4", ms=4)
+        ax.set_xlabel(label)
+        for yi, c in zip(y, colours, strict=True):
+            ax.axhspan(yi - 0.4, yi + 0.4, color=c, alpha=0.06, lw=0)
+    left.set_xscale("log")
+    left.set_yticks(y, df[by])
+    if title:
+        fig.suptitle(title, weight="bold")
+    fig.tight_layout()
+    return fig
+
+
+__all__ += ["plot_class_parameters", "plot_image_grid", "plot_signal_curves",
+            "plot_training_curves"]

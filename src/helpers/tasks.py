@@ -455,3 +455,65 @@ def _sequence_task() -> TaskSpec:
 
 
 register(_sequence_task())
+
+
+# --------------------------------------------------------------------------------------------
+# The image tasks (Fig. 2g, h; Supplementary S.I.4-5, S.II.5, Table S4)
+# --------------------------------------------------------------------------------------------
+def _image_tasks() -> None:
+    from . import imaging
+    from .datasets import images
+    from .noise.images import CORRUPTIONS
+
+    fashion = Source(images.load_fashion_mnist_subset, "label", kind="labels",
+                     note="3,500 Fashion-MNIST images (Debian package), for TissueMNIST")
+    common = dict(modality="image", supervised=True, probe=imaging.label_probe)
+    tissue = Source(images.load_tissuemnist, "label", kind="labels", n_samples=212_746,
+                    note="MedMNIST v2 TissueMNIST 224 x 224, official train + test")
+    caltech = Source(images.load_caltech101, "label", kind="labels", n_samples=2_707,
+                     note="Caltech101, the 5 largest classes, 240 x 240")
+    register(TaskSpec(
+        name="tissuemnist_gaussian", title="TissueMNIST · Gaussian", colour="#1D4289",
+        marker="o", sources={"quick": fashion, "paper": tissue},
+        corrupt=CORRUPTIONS["tissuemnist_gaussian"], levels=imaging.levels_tissue_gaussian,
+        x_name="1/sigma", x_label=r"$1/\sigma$ (pixel noise SD$^{-1}$)",
+        models=("MobileNetV3",), paper=PaperRef("TissueMNIST", "label", "tissuemnist"),
+        **common,
+    ))
+    register(TaskSpec(
+        name="tissuemnist_pixelate", title="TissueMNIST · Pixelation", colour="#4F7CC4",
+        marker="s", sources={"quick": fashion, "paper": tissue},
+        corrupt=CORRUPTIONS["tissuemnist_pixelate"], levels=imaging.levels_tissue_pixelate,
+        x_name="1/F^2", x_label=r"$1/F^2$ (pixelation factor$^{-2}$)",
+        models=("MobileNetV3",), paper=PaperRef("TissueMNIST", "label", "tissuemnist"),
+        **common,
+    ))
+    caltech_common = dict(common, probe=imaging.predicted_label_probe)
+    register(TaskSpec(
+        name="caltech101_gaussian", title="Caltech101 · Gaussian", colour="#EB7F54",
+        marker="^", sources={"quick": fashion, "paper": caltech},
+        corrupt=CORRUPTIONS["caltech101_gaussian"], levels=imaging.levels_caltech_gaussian,
+        x_name="1/sigma^2", x_label=r"$1/\sigma^2$", models=("MobileNetV2",),
+        paper=PaperRef("Caltech101", "label", "caltech101"), **caltech_common,
+    ))
+    register(TaskSpec(
+        name="caltech101_pixelate", title="Caltech101 · Pixelation", colour="#F2AF4A",
+        marker="D", sources={"quick": fashion, "paper": caltech},
+        corrupt=CORRUPTIONS["caltech101_pixelate"], levels=imaging.levels_caltech_pixelate,
+        x_name="1/F", x_label=r"$1/F$", models=("MobileNetV2",),
+        paper=PaperRef("Caltech101", "label", "caltech101"),
+        extra_models={"MobileNetV2": _caltech_resolution_model}, **caltech_common,
+    ))
+
+
+def _caltech_resolution_model(*, profile: str, seed: int):
+    """MobileNetV2 of the Caltech101 resolution notebook: 10 epochs at paper (5 for noise)."""
+    from . import models
+
+    model = models.make_model("MobileNetV2", profile=profile, seed=seed)
+    if profile == "paper":
+        model = models.make_model("MobileNetV2", profile=profile, seed=seed, epochs=10)
+    return model
+
+
+_image_tasks()

@@ -4,12 +4,17 @@
     single-cell loaders, count validation and the auxiliary signals.
 ``sequences``
     protein sequences (:class:`~helpers.datasets.sequences.SequenceData`): the spike loaders.
+``images``
+    image datasets (:class:`~helpers.datasets.images.ImageData`): Fashion-MNIST, TissueMNIST,
+    Caltech101.
 """
 
 from __future__ import annotations
 
+from . import images
 from . import sequences as sequences  # the submodule, reachable as hp.datasets.sequences
 from .cells import *  # noqa: F401,F403
 from .cells import __all__ as _cells_all
+from .images import ImageData
 
-__all__ = list(_cells_all)
+__all__ = [*_cells_all, "images", "ImageData"]

@@ -55,6 +55,7 @@ from .linear import (
     RandomProjectionModel,
     normalize_log1p,
 )
+from .mobilenet import MobileNetConfig, MobileNetV2Config, MobileNetV2Model, MobileNetV3Model
 from .scvi_model import SCVIConfig, SCVIModel
 from .tables import (
     PAPER_GENE_COUNTS,
@@ -66,6 +67,7 @@ from .tables import (
 __all__ = [
     "MODEL_NAMES",
     "SEQUENCE_MODEL_NAMES",
+    "IMAGE_MODEL_NAMES",
     "PROFILES",
     "BaseModel",
     "NotFittedError",
@@ -82,6 +84,10 @@ __all__ = [
     "GeneformerModel",
     "ESM2Config",
     "ESM2Model",
+    "MobileNetConfig",
+    "MobileNetV2Config",
+    "MobileNetV3Model",
+    "MobileNetV2Model",
     "hyperparameter_table",
     "parameter_count_table",
     "PAPER_GENE_COUNTS",
@@ -105,12 +111,16 @@ _REGISTRY: dict[str, type[BaseModel]] = {
     "ESM2-8M": ESM2_8M,
     "ESM2-35M": ESM2_35M,
     "ESM2-150M": ESM2_150M,
+    "MobileNetV3": MobileNetV3Model,
+    "MobileNetV2": MobileNetV2Model,
 }
 
 #: The single-cell algorithm names of the paper's result tables.
 MODEL_NAMES = ("RandomProjection", "PCA", "SCVI", "Geneformer")
 #: The protein language models (Supplementary S.II.6), one per ESM2 size.
 SEQUENCE_MODEL_NAMES = ("ESM2-8M", "ESM2-35M", "ESM2-150M")
+#: The image models (fit on ImageData with labels; see ``models.mobilenet``).
+IMAGE_MODEL_NAMES = ("MobileNetV3", "MobileNetV2")
 
 
 def get_model_class(name: str) -> type[BaseModel]:

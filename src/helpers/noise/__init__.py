@@ -4,6 +4,8 @@
     exact binomial thinning of count matrices (simulated sequencing depth).
 ``sequences``
     per-residue random substitution of protein sequences (simulated sequencing errors).
+``images``
+    additive Gaussian pixel noise and pixelation of image batches, with the released x-axes.
 
 The count functions and the sequence substitution are re-exported here
 (``helpers.noise.downsample``, ``helpers.noise.substitute`` …); each module's ``corrupt``
@@ -12,8 +14,10 @@ The count functions and the sequence substitution are re-exported here
 
 from __future__ import annotations
 
+from . import images
 from .counts import *  # noqa: F401,F403
 from .counts import __all__ as _counts_all
+from .images import ImageCorruption, gaussian, pixelate
 from .sequences import (
     AMINO_ACIDS,
     rates_for_x,
@@ -24,6 +28,10 @@ from .sequences import (
 
 __all__ = [
     *_counts_all,
+    "images",
+    "ImageCorruption",
+    "gaussian",
+    "pixelate",
     "AMINO_ACIDS",
     "rates_for_x",
     "substitute",

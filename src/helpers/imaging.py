@@ -1,0 +1,254 @@
+"""The paper's image tasks: their ingredients, the label probe and the image-specific readouts.
+
+The four image tasks (Fig. 2g, h; Supplementary S.I.4–5, S.II.5, Table S4) are registered in
+:mod:`helpers.tasks` from the pieces here and run by :func:`helpers.sweep.run` like every
+other task (one job = one noise level × training size × model × seed: the whole dataset is
+noised once per level, a MobileNet is trained with the labels on the job's training subset,
+and the evaluation images are probed):
+
+=========================  =====================================================================
+task                       what it is
+=========================  =====================================================================
+``tissuemnist_gaussian``   TissueMNIST (paper) / Fashion-MNIST (smoke, quick), Gaussian σ, x = 1/σ
+``tissuemnist_pixelate``   same data, pixelation by F then resize back, x = 1/F²
+``caltech101_gaussian``    Caltech101 5 classes, MobileNetV2, Gaussian σ, x = 1/σ²
+``caltech101_pixelate``    same data, pooled small images, x = 1/F
+=========================  =====================================================================
+
+:func:`label_probe` reports, for the evaluation images, the latent MI of the embedding with
+the class label (``all classes``), the discrete MI of predicted with true labels
+(``all classes · predicted``) and, per class, the one-vs-all MI after balanced resampling,
+from the predicted labels (``<class> · predicted``) and, where asked, from the embedding
+(``<class>``: the TissueMNIST release's ``ova_mi_continuous``).  Each row also carries the
+model's training record (``history``, JSON), read back by :func:`training_curves`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from . import probe
+
+__all__ = [
+    "PAPER_TABLES",
+    "effective_resolution",
+    "label_probe",
+    "label_rows",
+    "levels_caltech_gaussian",
+    "levels_caltech_pixelate",
+    "levels_tissue_gaussian",
+    "levels_tissue_pixelate",
+    "predicted_label_probe",
+    "published_counterpart",
+    "training_curves",
+]
+
+
+def label_rows(model, eval_data, truth, classes, *, seed: int = 0,
+               one_vs_all: tuple[str, ...] = ("predicted",), latent: bool = True,
+               probe_options: dict | None = None) -> list[dict]:
+    """MI rows of a fitted classifier on evaluation images with class codes ``truth``.
+
+    Parameters
+    ----------
+    model
+        A fitted image model with ``embed`` and ``predict`` (or ``embed_predict``).
+    eval_data
+        The (noisy) evaluation images.
+    truth
+        Integer class code of every evaluation image; ``classes`` names the codes.
+    seed
+        Seeds the balanced resampling and the latent-MI networks.
+    one_vs_all
+        Which one-vs-all scores per class: ``"predicted"`` (discrete MI of the binarised
+        predicted and true labels, the Caltech101 release) and/or ``"latent"`` (latent MI of
+        the embedding with the binary label, the TissueMNIST release).
+    latent
+        Also the latent MI of the embedding with the full label (``all classes``).
+    probe_options
+        Keyword arguments for :func:`helpers.probe.estimate_mi`.
+
+    Returns
+    -------
+    list of dict
+        ``signal``, ``mi`` (bits), ``estimator`` (``"latent"``/``"predicted"``) and ``class``.
+    """
+    unknown = set(one_vs_all) - {"predicted", "latent"}
+    if unknown:
+        msg = f"one_vs_all takes 'predicted' and/or 'latent', got {sorted(unknown)}"
+        raise ValueError(msg)
+    opts = {"y_kind": "categorical", **(probe_options or {})}
+    truth = np.asarray(truth, dtype=np.int64)
+    need_z = latent or "latent" in one_vs_all
+    if need_z and hasattr(model, "embed_predict"):
+        z, pred = model.embed_predict(eval_data)
+    else:
+        z = model.embed(eval_data) if need_z else None
+        pred = model.predict(eval_data)
+    rows = []
+    if latent:
+        rows.append({"signal": "all classes", "estimator": "latent", "class": "all",
+                     "mi": probe.latent_mi(z, truth, seed=seed, **opts)})
+    rows.append({"signal": "all classes · predicted", "estimator": "predicted", "class": "all",
+                 "mi": probe.discrete_mi(truth, pred)})
+    for k, name in enumerate(classes):
+        if not np.any(truth == k) or np.all(truth == k):
+            continue
+        idx = probe.balanced_one_vs_all(truth, k, seed=seed + k)
+        binary = (truth[idx] == k).astype(int)
+        if "predicted" in one_vs_all:
+            rows.append({"signal": f"{name} · predicted", "estimator": "predicted",
+                         "class": name,
+                         "mi": probe.discrete_mi(binary, (pred[idx] == k).astype(int))})
+        if "latent" in one_vs_all:
+            rows.append({"signal": name, "estimator": "latent", "class": name,
+                         "mi": probe.latent_mi(z[idx], binary, seed=seed, **opts)})
+    return rows
+
+
+def label_probe(model, data, held, *, seed: int = 0, one_vs_all=None,
+                latent: bool = True) -> list[dict]:
+    """The image tasks' probe in the sweep's shape ``probe(model, data, holdout, *, seed)``.
+
+    ``data`` is the task's noisy :class:`~helpers.datasets.images.ImageData`, ``held`` its
+    :class:`helpers.tasks.Holdout` (evaluation images ``held.index`` with class codes
+    ``held.target``).  See :func:`label_rows`; every row also gets the model's training
+    record as JSON (``history``).  ``one_vs_all=None`` takes both one-vs-all scores for a
+    model of the ``paper`` profile (the TissueMNIST release) and the predicted-label ones
+    otherwise (ten latent-MI probes per level do not fit the quick budget).
+    """
+    if one_vs_all is None:
+        paper = getattr(getattr(model, "config", None), "profile", "") == "paper"
+        one_vs_all = ("predicted", "latent") if paper else ("predicted",)
+    col = data.obs["label"]
+    classes = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(
+        set(col))
+    rows = label_rows(model, data[held.index], held.target, classes, seed=seed,
+                      one_vs_all=one_vs_all, latent=latent)
+    history = json.dumps(getattr(model, "history_", {}))
+    return [{**row, "history": history} for row in rows]
+
+
+def predicted_label_probe(model, data, held, *, seed: int = 0) -> list[dict]:
+    """:func:`label_probe` from the predicted labels only (the Caltech101 notebooks)."""
+    return label_probe(model, data, held, seed=seed, one_vs_all=("predicted",), latent=False)
+
+
+def training_curves(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per job and epoch from the ``history`` column the label probe writes."""
+    keys = [c for c in ("task", "model", "level", "size", "seed", "x") if c in results]
+    frames = []
+    for _, row in results.dropna(subset=["history"]).drop_duplicates(keys).iterrows():
+        hist = pd.DataFrame(json.loads(row["history"]))
+        if len(hist):
+            frames.append(hist.assign(**{k: row[k] for k in keys}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _name(profile) -> str:
+    return getattr(profile, "name", profile)
+
+
+def _sigma_grid(lo: float, hi: float, n: int) -> tuple[float, ...]:
+    return tuple(float(f"{v:.6g}") for v in np.logspace(lo, hi, n))
+
+
+def levels_tissue_gaussian(data, profile) -> tuple[float, ...]:
+    """σ on the paper's logspace(−2, 2) grid: 10 levels at paper, 6 at quick, 3 at smoke."""
+    return _sigma_grid(-2, 2, {"smoke": 3, "quick": 6}.get(_name(profile), 10))
+
+
+def levels_tissue_pixelate(data, profile) -> tuple[float, ...]:
+    """Pooling factors: the paper's 11 divisors of 224, or the divisors of a 28-pixel image."""
+    name = _name(profile)
+    if name == "paper":
+        return (2, 4, 7, 8, 14, 16, 28, 32, 56, 112, 224)
+    side = int(min(data.images.shape[-2:]))
+    divisors = tuple(f for f in (1, 2, 4, 7, 14, 28, 56, 112, 224) if f <= side and side % f == 0)
+    return divisors if name == "quick" else divisors[::2]
+
+
+def levels_caltech_gaussian(data, profile) -> tuple[float, ...]:
+    """σ on the Caltech101 notebook's logspace(−1, 2, 10) grid (fewer at smoke/quick)."""
+    return _sigma_grid(-1, 2, {"smoke": 3, "quick": 6}.get(_name(profile), 10))
+
+
+def levels_caltech_pixelate(data, profile) -> tuple[float, ...]:
+    """The Caltech101 notebook's factors (those not larger than the images)."""
+    side = int(min(data.images.shape[-2:]))
+    grid = tuple(f for f in (1, 2, 4, 5, 8, 10, 20, 25, 40, 50, 100, 200) if f <= side)
+    return grid if _name(profile) == "paper" else grid[::2]
+
+
+#: Task name → (released loader in :mod:`helpers.published`, its ``task`` value).
+PAPER_TABLES = {
+    "tissuemnist_gaussian": ("tissuemnist", "TissueMNIST · Gaussian"),
+    "tissuemnist_pixelate": ("tissuemnist", "TissueMNIST · Pixelation"),
+    "caltech101_gaussian": ("caltech101", "Caltech101 · Gaussian"),
+    "caltech101_pixelate": ("caltech101", "Caltech101 · Pixelation"),
+}
+
+
+def published_counterpart(task: str) -> pd.DataFrame:
+    """The released points of an image task, with ``signal`` named as :func:`label_probe`.
+
+    TissueMNIST's ``8-class MI`` becomes ``all classes`` and its one-vs-all scores (latent MI
+    of the embedding) keep the class name; Caltech101's one-vs-all scores are discrete MI of
+    predicted labels, so they get the ``· predicted`` suffix.
+    """
+    from . import published
+
+    name = getattr(task, "name", task)
+    if name not in PAPER_TABLES:
+        msg = f"no released image table for task {name!r}; have {sorted(PAPER_TABLES)}"
+        raise ValueError(msg)
+    loader, title = PAPER_TABLES[name]
+    df = getattr(published, loader)()
+    df = df[df["task"] == title].copy()
+    if loader == "tissuemnist":
+        df["signal"] = df["label"].replace({"8-class MI": "all classes"})
+    else:
+        df["signal"] = df["label"].str.removeprefix("Class ") + " · predicted"
+    df["task"] = name
+    return df.reset_index(drop=True)
+
+
+def effective_resolution(u_bar: float, *, x_axis: str, size: int) -> float:
+    """Image side (pixels) at which a pixelation curve reaches its noise scale ``ū``.
+
+    At ``x = ū`` Eq. 1 sits ``½ log2(2 / (1 + 2^{-2 I_max}))`` (≈ 0.5 bit) below capacity:
+    pooling by more than the matching factor ``F*`` costs more than that.  With ``x = 1/F²``,
+    ``F* = 1/√ū``; with ``x = 1/F``, ``F* = 1/ū``; the effective resolution is ``size / F*``.
+
+    Examples
+    --------
+    >>> round(effective_resolution(0.13, x_axis="1/F", size=240), 1)  # the draft's ~31 x 31
+    31.2
+    >>> effective_resolution(0.0625, x_axis="1/F^2", size=224)
+    56.0
+    """
+    if not np.isfinite(u_bar) or u_bar <= 0:
+        return float("nan")
+    if x_axis == "1/F^2":
+        factor = 1.0 / np.sqrt(u_bar)
+    elif x_axis == "1/F":
+        factor = 1.0 / u_bar
+    else:
+        msg = f"effective resolution needs a pixelation x-axis ('1/F' or '1/F^2'), got {x_axis!r}"
+        raise ValueError(msg)
+    return float(size / factor)
+
+
+def job_minutes(results: pd.DataFrame) -> dict:
+    """Training and probing minutes summed once per job (a job writes one row per signal)."""
+    keys = [c for c in ("task", "model", "level", "size", "seed", "profile") if c in results]
+    jobs = results.drop_duplicates(keys)
+    return {"fit_minutes": float(jobs["fit_seconds"].sum() / 60),
+            "probe_minutes": float(jobs["probe_seconds"].sum() / 60),
+            "n_models_trained": int(len(jobs))}
+
+
+__all__ += ["job_minutes"]
