@@ -66,6 +66,7 @@ import pandas as pd
 import scipy.io
 import scipy.sparse as sp
 
+from helpers._checks import check_seed, count_matrix
 from helpers.data import fetch
 
 __all__ = [
@@ -100,7 +101,6 @@ SIGNAL_KINDS: dict[str, str] = {
     "author_day": "scalar",
 }
 
-_FLOAT32_EXACT = 2**24  # every integer below this is exact in float32
 
 # One row per (dataset, signal). paper_dataset / published_signal: the dataset and signal names
 # of the published results table (collect_mi_results.csv) that the row reproduces or stands in for.
@@ -194,13 +194,15 @@ def validate_counts(x, *, name: str = "counts") -> sp.csr_matrix:
     Returns
     -------
     scipy.sparse.csr_matrix
-        The same values, dtype ``float32``, explicit zeros removed.
+        A new matrix (``x`` is never modified): the same values, dtype ``float32``, duplicate
+        entries summed, explicit zeros removed, indices sorted.
 
     Raises
     ------
     ValueError
         A value is not finite, negative, not a whole number, or too large to be exact in
-        float32 (≥ 2**24).
+        float32 (≥ 2**24); checked in the input's own dtype, so dense and sparse input are
+        judged alike (:func:`helpers._checks.count_matrix`).
 
     Examples
     --------
@@ -212,30 +214,7 @@ def validate_counts(x, *, name: str = "counts") -> sp.csr_matrix:
     ...
     ValueError: counts must hold whole numbers (raw counts); found 1 non-integer value(s), e.g. 0.5.
     """
-    if isinstance(x, pd.DataFrame):
-        x = x.to_numpy()
-    m = sp.csr_matrix(x) if not sp.issparse(x) else sp.csr_matrix(x, copy=True)
-    values = np.asarray(m.data, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        msg = f"{name} must be finite; found {int(np.sum(~np.isfinite(values)))} NaN/inf value(s)."
-        raise ValueError(msg)
-    if values.size and values.min() < 0:
-        msg = f"{name} must be non-negative (raw counts); found minimum {values.min()}."
-        raise ValueError(msg)
-    fractional = values != np.round(values)
-    if fractional.any():
-        msg = (
-            f"{name} must hold whole numbers (raw counts); found {int(fractional.sum())} "
-            f"non-integer value(s), e.g. {values[fractional][0]}."
-        )
-        raise ValueError(msg)
-    if values.size and values.max() >= _FLOAT32_EXACT:
-        msg = f"{name} has a value {values.max()} ≥ 2**24, which float32 cannot hold exactly."
-        raise ValueError(msg)
-    m = m.astype(np.float32)
-    m.eliminate_zeros()
-    m.sort_indices()
-    return m
+    return count_matrix(x, name=name)
 
 
 def counts_from_normalised(x, *, atol: float = 1e-2, name: str = "counts") -> sp.csr_matrix:
@@ -901,7 +880,7 @@ def clonal_pairs(
     early = np.isin(day, np.asarray(early_days, dtype=np.float64)) & (clone >= 0)
     late = np.isin(day, np.asarray(late_days, dtype=np.float64)) & (clone >= 0)
     shared = np.intersect1d(clone[early], clone[late])
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     if per_clone == "every_early":
         idx_a = np.flatnonzero(early & np.isin(clone, shared))
         late_cells = np.flatnonzero(late & np.isin(clone, shared))
@@ -992,7 +971,7 @@ def spatial_neighbour_pairs(
     keep = np.ones_like(nbrs, dtype=bool)
     keep[np.arange(n), drop] = False
     nbrs = nbrs[keep].reshape(n, k)
-    choice = np.random.default_rng(seed).integers(0, k, size=n)
+    choice = np.random.default_rng(check_seed(seed)).integers(0, k, size=n)
     return nbrs[np.arange(n), choice].astype(np.int64)
 
 
@@ -1059,6 +1038,7 @@ def auxiliary_signal(
     AuxiliarySignal(index=array([0, 2]), target=array([2., 6.]))
     """
     kind = signal_kind(signal)
+    check_seed(seed)
     n = adata.n_obs
     if kind == "partner":
         if signal == "clone":

@@ -77,6 +77,8 @@ import pandas as pd
 from numba import njit
 from scipy import sparse
 
+from helpers._checks import check_seed
+
 if TYPE_CHECKING:
     from anndata import AnnData
 
@@ -113,13 +115,6 @@ _HUGE = 1 << 20
 # --------------------------------------------------------------------------------------------
 # validation
 # --------------------------------------------------------------------------------------------
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        msg = f"`seed` must be a non-negative integer, got {seed!r}."
-        raise ValueError(msg)
-    return int(seed)
-
-
 def _check_fraction(fraction, n_obs: int) -> float | np.ndarray:
     """Return a Python float, or a float64 vector of length ``n_obs`` with distinct values."""
     if isinstance(fraction, bool | np.bool_):
@@ -677,7 +672,7 @@ def downsample_counts(x, fraction, *, seed: int = 0, n_jobs: int | None = None):
     >>> round(float(y.sum() / x.sum()), 2)
     0.25
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     n_jobs = _check_n_jobs(n_jobs)
     x = _check_matrix(x)
     fraction = _check_fraction(fraction, x.shape[0])
@@ -930,7 +925,7 @@ def downsample(
     """
     counts = _check_matrix(_counts_of(adata, layer))
     frac = _check_fraction(fraction, counts.shape[0])
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if copy:
         adata = adata.copy()
         counts = _counts_of(adata, layer)
@@ -1028,7 +1023,7 @@ def downsample_h5ad(
     from anndata.io import sparse_dataset, write_elem
     from tqdm.auto import tqdm
 
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     n_jobs = _check_n_jobs(n_jobs)
     src, dst = Path(src_path), Path(dst_path)
     if not src.is_file():
