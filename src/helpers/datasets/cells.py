@@ -1056,7 +1056,7 @@ def auxiliary_signal(
             values = np.asarray(
                 values.to_numpy() if isinstance(values, pd.DataFrame) else values, dtype=np.float64
             )
-            target = np.log1p(values) if log1p else values
+            target = np.log1p(values) if log1p else values.copy()  # never a view of obsm
         else:
             if signal not in adata.obs:
                 msg = f"auxiliary_signal: adata.obs has no {signal!r} column."
@@ -1065,7 +1065,7 @@ def auxiliary_signal(
             if kind == "labels":
                 target = pd.Categorical(column).codes.astype(np.int64)
             else:
-                target = pd.to_numeric(column).to_numpy(dtype=np.float64)
+                target = pd.to_numeric(column).to_numpy(dtype=np.float64, copy=True)
     if restrict_to is not None:
         allowed = np.zeros(n, dtype=bool)
         allowed[np.asarray(restrict_to, dtype=np.int64)] = True

@@ -250,7 +250,7 @@ def select_highly_variable(
     import anndata as ad
     import scanpy as sc
 
-    tmp = ad.AnnData(X.astype(np.float32, copy=True))
+    tmp = ad.AnnData(sp.csr_matrix(X, dtype=np.float32, copy=True))  # any sparse or dense X
     sc.pp.normalize_total(tmp, target_sum=target_sum)
     sc.pp.log1p(tmp)
     with warnings.catch_warnings():
