@@ -137,12 +137,13 @@ def awkward_csr(seed: int = 0, n_cells: int = N_CELLS, n_genes: int = N_GENES) -
 def containers(seed: int = 0):
     """The same counts as awkward CSR, CSC, COO, CSR array, dense int64 and dense float32."""
     m = awkward_csr(seed)
-    csc = sp.csc_matrix((m.data.copy(), m.indices.copy(), m.indptr.copy()), shape=m.shape[::-1]).T
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    parts = (m.data.copy(), m.indices.copy(), m.indptr.copy())
     return {
         "csr": m,
-        "csc": csc.tocsc(copy=True),
-        "coo": sp.coo_matrix((m.data.copy(), (np.repeat(np.arange(m.shape[0]), np.diff(m.indptr)), m.indices.copy())), shape=m.shape),  # noqa: E501
-        "csr_array": sp.csr_array((m.data.copy(), m.indices.copy(), m.indptr.copy()), shape=m.shape),  # noqa: E501
+        "csc": m.tocsc(copy=True),
+        "coo": sp.coo_matrix((m.data.copy(), (rows, m.indices.copy())), shape=m.shape),
+        "csr_array": sp.csr_array(parts, shape=m.shape),
         "int64": m.toarray().astype(np.int64),
         "float32": np.asfortranarray(m.toarray().astype(np.float32)),
     }
