@@ -28,6 +28,7 @@ from helpers.models import (
     nonzero_median,
     normalize_log1p,
     rank_value_encode,
+    resolve_deepspeed_config,
     select_highly_variable,
 )
 from helpers.noise import (
@@ -223,8 +224,25 @@ def test_model_input_helpers_leave_their_input_alone(kind):
         assert_untouched(normalize_log1p, raw)
         assert_untouched(select_highly_variable, raw, 10)
     csr = awkward_csr()
-    medians = assert_untouched(nonzero_median, csr)
-    assert_untouched(rank_value_encode, csr, np.nan_to_num(medians, nan=1.0), max_len=5)
+    totals = np.asarray(csr.sum(axis=1)).ravel()
+    medians = assert_untouched(nonzero_median, csr, totals=totals)
+    medians = np.nan_to_num(medians, nan=1.0)
+    assert_untouched(rank_value_encode, csr, medians, max_len=5, totals=totals)
+
+
+def test_deepspeed_config_leaves_the_callers_dict_alone():
+    source = {
+        "train_batch_size": "auto",
+        "optimizer": {"type": "AdamW", "params": {"lr": "auto", "betas": "auto"}},
+        "scheduler": {"params": {"total_num_steps": "auto"}},
+        "bf16": {"enabled": "auto"},
+    }
+    config = make_model("Geneformer", profile="smoke").config
+    out = assert_untouched(
+        resolve_deepspeed_config, source, config, total_steps=10, cuda_available=False,
+        bf16_supported=False,
+    )  # fmt: skip
+    assert out["optimizer"]["params"]["lr"] == config.lr and source["train_batch_size"] == "auto"
 
 
 # --------------------------------------------------------------------------------------------
