@@ -184,7 +184,7 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
     Examples
     --------
     >>> path = fetch("published/spike_esm2")  # doctest: +SKIP
-    >>> path.name
+    >>> path.name  # doctest: +SKIP
     'multisize_gisaid_results.csv'
     """
     if not isinstance(key, str) or not key:
