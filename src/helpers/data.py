@@ -236,9 +236,8 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
         except ChecksumError as err:
             if entry.sha256 is None:
                 raise
-            msg = (
-                f"{err} Replace the mirror file {mirrored} with a good copy"
-                + (f" (from {entry.url})." if entry.url else ".")
+            msg = f"{err} Replace the mirror file {mirrored} with a good copy" + (
+                f" (from {entry.url})." if entry.url else "."
             )
             raise ChecksumError(msg) from None
 

@@ -320,7 +320,7 @@ def _geometric_gap(rng, log_q):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def _skip_rows_kernel(
-    values, indices, bounds, p, rng, data_out, indices_out, start, counts
+    values, indices, bounds, p, exact, rng, data_out, indices_out, start, counts
 ):  # pragma: no cover - compiled; exercised through downsample_counts
     """As :func:`_thin_rows_kernel` for small ``p``, by skipping to the next kept molecule.
 
@@ -336,11 +336,15 @@ def _skip_rows_kernel(
     running total can overflow.  A count of ``_HUGE`` molecules or more is not walked: if the
     next kept molecule lies inside it, the rest of the count is ``Binomial(rest, p)`` and the
     gap from the end of the count is a fresh draw (the geometric law is memoryless).
+
+    With ``exact`` (for ``p < _EXACT_BELOW``) each count is thinned on its own by
+    :func:`_exact_binomial` instead, which is exact for every double ``p`` down to the smallest
+    subnormal, where a 53-bit uniform cannot even resolve the keep probability of one molecule.
     """
     log_q = math.log1p(-p)
     filled = start
     bad = False
-    gap = _geometric_gap(rng, log_q)
+    gap = np.int64(0) if exact else _geometric_gap(rng, log_q)
     for r in range(bounds.size - 1):
         row_start = filled
         for j in range(bounds[r], bounds[r + 1]):
@@ -349,7 +353,10 @@ def _skip_rows_kernel(
             bad |= (v < 0) | (v != n)
             rest = max(n, 0)
             k = 0
-            if rest >= _HUGE and gap < rest:
+            if exact:
+                if rest:
+                    k = _exact_binomial(rest, p, log_q, rng)
+            elif rest >= _HUGE and gap < rest:
                 k = 1 + rng.binomial(rest - gap - 1, p)
                 gap = _geometric_gap(rng, log_q)
             else:
@@ -413,35 +420,6 @@ def _exact_binomial(n, p, log_q, rng):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _exact_rows_kernel(
-    values, indices, bounds, p, rng, data_out, indices_out, start, counts
-):  # pragma: no cover - compiled; exercised through downsample_counts
-    """As :func:`_thin_rows_kernel` for ``p < _EXACT_BELOW``: :func:`_exact_binomial` per count.
-
-    Exact for every double ``p`` down to the smallest subnormal, where a 53-bit uniform
-    cannot even resolve the keep probability of one molecule.
-    """
-    log_q = math.log1p(-p)
-    filled = start
-    bad = False
-    for r in range(bounds.size - 1):
-        row_start = filled
-        for j in range(bounds[r], bounds[r + 1]):
-            v = values[j]
-            n = np.int64(v)
-            bad |= (v < 0) | (v != n)
-            if n <= 0:
-                continue
-            k = _exact_binomial(n, p, log_q, rng)
-            if k:
-                data_out[filled] = k
-                indices_out[filled] = indices[j]
-                filled += 1
-        counts[r] = filled - row_start
-    return -1 if bad else filled
-
-
-@njit(cache=True, nogil=True)
 def _exact_binomials(n, p, rng):  # pragma: no cover - compiled
     """:func:`_exact_binomial` of every ``n[i]`` with its own ``p[i]``."""
     out = np.empty(n.size, dtype=np.int64)
@@ -456,12 +434,14 @@ def _thin_rows(
     """Thin a block of CSR rows with one fraction ``0 < p < 1``.
 
     ``tables`` is ``_guide_tables(p)`` for :func:`_thin_rows_kernel`, or ``None`` for the
-    small-fraction samplers (:func:`_skip_rows_kernel`, :func:`_exact_rows_kernel` below
+    small-fraction sampler :func:`_skip_rows_kernel` (exact per count below
     ``_EXACT_BELOW``).  Returns the position in ``data_out`` after the last value written.
     """
     if tables is None:
-        kernel = _exact_rows_kernel if p < _EXACT_BELOW else _skip_rows_kernel
-        stop = kernel(values, indices, bounds, p, rng, data_out, indices_out, start, counts)
+        stop = _skip_rows_kernel(
+            values, indices, bounds, p, p < _EXACT_BELOW, rng, data_out, indices_out, start,
+            counts,
+        )  # fmt: skip
     else:
         table, lo, hi, scaled = tables
         # a byte per non-zero count (so that stored zeros leave the stream untouched)
