@@ -136,7 +136,7 @@ def awkward_csr(seed: int = 0, n_cells: int = N_CELLS, n_genes: int = N_GENES) -
 
 
 def containers(seed: int = 0):
-    """The same counts as awkward CSR, CSC, COO, CSR array, dense int64 and dense float32."""
+    """The same counts as awkward CSR (float64, int64), CSC, COO, CSR array and dense arrays."""
     m = awkward_csr(seed)
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
     parts = (m.data.copy(), m.indices.copy(), m.indptr.copy())
@@ -145,12 +145,13 @@ def containers(seed: int = 0):
         "csc": m.tocsc(copy=True),
         "coo": sp.coo_matrix((m.data.copy(), (rows, m.indices.copy())), shape=m.shape),
         "csr_array": sp.csr_array(parts, shape=m.shape),
+        "csr_int64": m.astype(np.int64),  # the same duplicates, zeros and order
         "int64": m.toarray().astype(np.int64),
         "float32": np.asfortranarray(m.toarray().astype(np.float32)),
     }
 
 
-CONTAINERS = ["csr", "csc", "coo", "csr_array", "int64", "float32"]
+CONTAINERS = ["csr", "csc", "coo", "csr_array", "csr_int64", "int64", "float32"]
 ADATA_CONTAINERS = [k for k in CONTAINERS if k != "coo"]  # AnnData refuses COO
 
 
