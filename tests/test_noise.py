@@ -797,7 +797,9 @@ def test_exact_bernoulli_resolves_every_bit():
         def random(self):
             return self.values.pop(0)
 
-    bern = noise._bernoulli.py_func
+    def bern(script, q):  # the first 53 bits are drawn by the caller
+        return noise._bernoulli.py_func(script, q, math.floor(script.random() * two53))
+
     tiny = 5e-324  # 2**-1074: its 53-bit chunks are 0 twenty times, then 2**39 (the last bit)
     assert bern(Script([0.0] * 21), tiny) is True
     assert bern(Script([0.0] * 20 + [(2**39 - 1) / two53]), tiny) is True
