@@ -21,7 +21,6 @@ import pandas as pd
 import pytest
 from scipy import sparse, stats
 
-from helpers.noise import counts as noise
 from helpers.noise import (
     BLOCK_ROWS,
     depth_table,
@@ -31,6 +30,7 @@ from helpers.noise import (
     fractions_for_depth,
     quality_grid,
 )
+from helpers.noise import counts as noise
 
 
 # --------------------------------------------------------------------------------------------
