@@ -120,9 +120,10 @@ def count_matrices(draw, *, max_rows: int = 300, max_cols: int = 6, dtypes=DTYPE
             x = coo
         elif container == "csr_array":
             x = sp.csr_array(_csr_keep_duplicates(coo))
-        else:
-            csr = _csr_keep_duplicates(coo)
-            x = csr if container == "csr" else _csc_keep_duplicates(coo)
+        elif container == "csr":
+            x = _csr_keep_duplicates(coo)
+        else:  # a CSC is the transpose of the CSR of the transpose, structure and all
+            x = _csr_keep_duplicates(coo.T).T
     return x, dense
 
 
@@ -132,15 +133,6 @@ def _csr_keep_duplicates(coo: sp.coo_matrix) -> sp.csr_matrix:
     indptr = np.r_[0, np.cumsum(np.bincount(coo.row, minlength=coo.shape[0]))]
     return sp.csr_matrix(
         (coo.data[order], coo.col[order].astype(np.int32), indptr.astype(np.int32)),
-        shape=coo.shape,
-    )
-
-
-def _csc_keep_duplicates(coo: sp.coo_matrix) -> sp.csc_matrix:
-    order = np.argsort(coo.col, kind="stable")
-    indptr = np.r_[0, np.cumsum(np.bincount(coo.col, minlength=coo.shape[1]))]
-    return sp.csc_matrix(
-        (coo.data[order], coo.row[order].astype(np.int32), indptr.astype(np.int32)),
         shape=coo.shape,
     )
 
