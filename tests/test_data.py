@@ -127,3 +127,43 @@ def test_every_mirrored_file_matches_the_manifest():
     for key, entry in data.load_manifest().items():
         if not entry.large:
             assert data.fetch(key).is_file()
+
+
+# --------------------------------------------------------------------------------------------
+# issue 16: a bad key, a corrupt cached file
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("key", [None, 3, b"t/good", ""])
+def test_a_key_that_is_not_a_name_is_a_type_error(manifest, key):
+    # before: fetch(None) raised AttributeError ('NoneType' object has no attribute 'split')
+    with pytest.raises(TypeError, match="`key` must be the name of a data manifest entry"):
+        data.fetch(key)
+
+
+def test_corrupt_cache_falls_back_to_a_valid_mirror_copy(manifest, tmp_path, monkeypatch):
+    path = data.fetch("t/good")
+    path.write_bytes(b"corrupt")
+    mirror = tmp_path / "mirror"
+    (mirror / "t").mkdir(parents=True)
+    (mirror / "t" / "good.csv").write_bytes(PAYLOAD)
+    monkeypatch.setenv(data.MIRROR_ENV, str(mirror))
+    with pytest.warns(UserWarning, match=f"delete {path}"):
+        assert data.fetch("t/good") == mirror / "t" / "good.csv"
+    assert path.read_bytes() == b"corrupt"  # the user's file is left for them to delete
+
+
+def test_corrupt_cache_without_a_good_copy_says_which_file_to_delete(
+    manifest, tmp_path, monkeypatch
+):
+    path = data.fetch("t/good")
+    path.write_bytes(b"corrupt")
+    with pytest.raises(data.ChecksumError, match=f"Delete the corrupt cached file \\({path}\\)"):
+        data.fetch("t/good")
+    mirror = tmp_path / "mirror"
+    (mirror / "t").mkdir(parents=True)
+    (mirror / "t" / "good.csv").write_bytes(b"also corrupt")
+    monkeypatch.setenv(data.MIRROR_ENV, str(mirror))
+    with pytest.raises(data.ChecksumError, match="Delete the corrupt cached file"):
+        data.fetch("t/good")
+    path.unlink()
+    with pytest.raises(data.ChecksumError, match="Replace the mirror file"):
+        data.fetch("t/good")

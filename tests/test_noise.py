@@ -726,3 +726,139 @@ def test_explicit_zeros_do_not_change_the_result():
         b = downsample_counts(with_zeros, p, seed=1)
         assert (a != b).nnz == 0
         assert np.array_equal(downsample_counts(with_zeros.toarray(), p, seed=1), b.toarray())
+
+
+# --------------------------------------------------------------------------------------------
+# every representable fraction (issue 16): tiny fractions, huge counts, every dtype
+# --------------------------------------------------------------------------------------------
+def issue16_counts():
+    """A 300 x 50 CSR matrix of small counts (about 45,000 molecules), as in the issue."""
+    x = sparse.random(300, 50, density=0.6, format="csr", random_state=16)
+    x.data = np.ceil(x.data * 5)
+    return x
+
+
+@pytest.mark.parametrize("fraction", [5e-324, 1e-300, 1e-30, 1e-20, 1e-12])
+@pytest.mark.parametrize("dense", [False, True])
+def test_tiny_fractions_never_add_molecules(fraction, dense):
+    # Before: the gap to the next kept molecule, floor(log U / log(1 - f)) ~ 1e20+, overflowed
+    # int64 to a negative position, so 1e-30 returned *more* molecules than the input (45,064
+    # from 45,062, the same for every seed) and 1e-20 turned a 2 into a 3.  The chance that
+    # any of these ~45,000 molecules is kept is below 5e-8, so the result must be empty.
+    x = issue16_counts()
+    xin = x.toarray() if dense else x
+    for seed in (0, 1, 2):
+        y = downsample_counts(xin, fraction, seed=seed)
+        y = y if dense else y.toarray()
+        assert np.all(y <= x.toarray())
+        assert y.sum() == 0
+
+
+@pytest.mark.parametrize("p", [3e-7, 9.9e-7])
+def test_exact_sampler_is_binomial_for_large_counts(p):
+    # Below 1e-6 the exact sampler (a Bernoulli for "anything kept", then the truncated
+    # geometric position of the first kept molecule) thins each count.  n p ~ 1-3 kept.
+    n = 3_000_000
+    draws = downsample_counts(np.full((8000, 1), n, dtype=np.int64), p, seed=3)[:, 0]
+    assert np.all(draws <= n)
+    k = np.arange(12)
+    expected = stats.binom.pmf(k, n, p) * draws.size
+    observed = np.bincount(draws, minlength=12)[:12]
+    tail = draws.size - observed.sum()
+    obs = np.r_[observed[:6], observed[6:].sum() + tail]
+    exp = np.r_[expected[:6], draws.size - expected[:6].sum()]
+    assert stats.chisquare(obs, exp).pvalue > 1e-4
+    assert abs(z_mean(draws[:, None], n, p)[0]) < 5
+
+
+@pytest.mark.parametrize(("n", "p"), [(2**62, 1e-18), (2**62, 5e-324), (2**40, 0.01)])
+def test_huge_counts_are_thinned_exactly(n, p):
+    # Counts up to 2**63 with tiny fractions (exact sampler) and with the skip sampler
+    # (counts of 2**20 molecules or more are thinned by numpy's binomial, not walked).
+    x = np.full((2000, 1), n, dtype=np.int64)
+    draws = downsample_counts(x, p, seed=5)[:, 0]
+    assert np.all((draws >= 0) & (draws <= n))
+    if n * p < 1e-300:
+        assert not draws.any()
+    else:
+        assert abs(z_mean(draws[:, None].astype(float), n, p)[0]) < 5
+        assert abs(z_var(draws[:, None].astype(float), n, p)[0]) < 5
+
+
+def test_exact_bernoulli_resolves_every_bit():
+    # _bernoulli(q) compares q with a uniform drawn 53 bits at a time; the scripted uniforms
+    # below tie with the bits of q (first 0, then the next 53 bits) and decide on the third.
+    two53 = 2.0**53
+
+    class Script:
+        def __init__(self, values):
+            self.values = list(values)
+
+        def random(self):
+            return self.values.pop(0)
+
+    def bern(script, q):  # the first 53 bits are drawn by the caller
+        return noise._bernoulli.py_func(script, q, math.floor(script.random() * two53))
+
+    tiny = 5e-324  # 2**-1074: its 53-bit chunks are 0 twenty times, then 2**39 (the last bit)
+    assert bern(Script([0.0] * 21), tiny) is True
+    assert bern(Script([0.0] * 20 + [(2**39 - 1) / two53]), tiny) is True
+    assert bern(Script([0.0] * 20 + [2**39 / two53]), tiny) is False  # U == q exactly
+    assert bern(Script([0.0] * 5 + [1.0 / two53]), tiny) is False
+    assert bern(Script([1.0 / two53]), tiny) is False
+    q = 2.0**-10 + 2.0**-62  # first 53 bits 2**-10, then 2**-9 (as a fraction of 2**-53)
+    assert bern(Script([2.0**-10, 2.0**-9 - 2.0**-53]), q) is True  # tie, then U < rest
+    assert bern(Script([2.0**-10, 2.0**-9]), q) is False  # U == q exactly
+    assert bern(Script([2.0**-10 - 1 / two53]), q) is True
+    assert bern(Script([2.0**-10 + 1 / two53]), q) is False
+
+
+def test_per_cell_tiny_fractions_are_exact():
+    # numpy's binomial resolves probabilities to ~2**-53 only (one molecule at 1e-18 is never
+    # kept); the per-cell path redraws the counts of fractions below 1e-6 with the exact
+    # sampler, which must still be Binomial(n, p) for huge n.
+    n, p = 2**62, 1e-18  # n p = 4.6 molecules
+    x = np.full((3000, 1), n, dtype=np.int64)
+    frac = np.where(np.arange(3000) % 3 == 0, p, 0.5)
+    frac[1] = 5e-324
+    y = downsample_counts(x, frac, seed=2)[:, 0]
+    assert y[1] == 0 and np.all(y <= n)
+    tiny = y[frac == p]
+    assert abs(z_mean(tiny[:, None].astype(float), n, p)[0]) < 5
+    assert abs(z_var(tiny[:, None].astype(float), n, p)[0]) < 5
+
+
+INT_DTYPES = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64]
+
+
+@pytest.mark.parametrize("dtype", [*INT_DTYPES, np.float32, np.float64])
+@pytest.mark.parametrize("fraction", [0.0, 5e-324, 1e-20, 3e-7, 0.01, 0.5, 1 - 2**-53, 1.0])
+def test_every_dtype_at_every_kind_of_fraction(dtype, fraction):
+    x = issue16_counts().toarray().astype(dtype)
+    y = downsample_counts(x, fraction, seed=1)
+    ys = downsample_counts(sparse.csr_matrix(x), fraction, seed=1)
+    assert y.dtype == dtype and ys.dtype == dtype
+    np.testing.assert_array_equal(ys.toarray(), y)
+    assert np.all(y <= x)
+    ref = downsample_counts(x.astype(np.int64), fraction, seed=1)
+    np.testing.assert_array_equal(y, ref)  # the dtype never changes the draws
+    if fraction == 0.0 or fraction < 1e-12:
+        assert not y.any()
+    if fraction == 1.0:
+        np.testing.assert_array_equal(y, x)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+def test_unsupported_float_dtypes_get_a_clear_error(dtype):
+    if np.dtype(dtype).itemsize == 8:
+        pytest.skip("longdouble is double on this platform")
+    x = np.ones((3, 2), dtype=dtype)
+    with pytest.raises(ValueError, match=f"{np.dtype(dtype)}.*not supported.*astype"):
+        downsample_counts(x, 0.5, seed=0)
+
+
+def test_counts_above_2_63_are_refused():
+    x = np.array([[2**63 + 10, 1]], dtype=np.uint64)
+    for fraction in (0.5, 0.01, 1e-9, np.array([0.3])):
+        with pytest.raises(ValueError, match="2\\*\\*63"):
+            downsample_counts(x, fraction, seed=0)

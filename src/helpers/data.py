@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -170,10 +171,14 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
 
     Raises
     ------
+    TypeError
+        ``key`` is not a non-empty string.
     KeyError
         The key is not in the manifest.
     ChecksumError
-        A cached, mirrored or downloaded file does not match the manifest.
+        A cached, mirrored or downloaded file does not match the manifest; the message names
+        the file to delete or replace.  A corrupt cached file is passed over (with a warning)
+        when the mirror holds a valid copy.
     DataUnavailableError
         Not cached, not in the mirror, and the download failed (e.g. offline).
 
@@ -183,6 +188,12 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
     >>> path.name  # doctest: +SKIP
     'multisize_gisaid_results.csv'
     """
+    if not isinstance(key, str) or not key:
+        msg = (
+            f"`key` must be the name of a data manifest entry (a non-empty str such as "
+            f"'published/collect_mi_results'), got {key!r} of type {type(key).__name__}."
+        )
+        raise TypeError(msg)
     entries = load_manifest(manifest)
     if key not in entries:
         close = [k for k in entries if key.split("/")[-1] in k]
@@ -192,12 +203,44 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
     entry = entries[key]
 
     cached = cache_dir() / entry.path
-    if cached.is_file():
-        return _verify(entry, cached, "cache")
-
     mirror = mirror_dir()
-    if mirror is not None and (mirror / entry.path).is_file():
-        return _verify(entry, mirror / entry.path, "mirror")
+    mirrored = mirror / entry.path if mirror is not None else None
+    if cached.is_file():
+        try:
+            return _verify(entry, cached, "cache")
+        except ChecksumError as err:
+            if entry.sha256 is None:  # unpinned, not corrupt: the message says what to do
+                raise
+            # a corrupt cached copy: a valid mirror copy still serves; else say what to delete
+            if mirrored is not None and mirrored.is_file():
+                try:
+                    path = _verify(entry, mirrored, "mirror")
+                except ChecksumError:
+                    pass
+                else:
+                    warnings.warn(
+                        f"{err} Using the valid mirror copy {mirrored} instead; delete "
+                        f"{cached} to silence this warning.",
+                        stacklevel=2,
+                    )
+                    return path
+            msg = (
+                f"{err} Delete the corrupt cached file ({cached}) and call fetch({key!r}) "
+                "again to download it"
+                + (f" or read the mirror ({mirror})." if mirror is not None else ".")
+            )
+            raise ChecksumError(msg) from None
+
+    if mirrored is not None and mirrored.is_file():
+        try:
+            return _verify(entry, mirrored, "mirror")
+        except ChecksumError as err:
+            if entry.sha256 is None:
+                raise
+            msg = f"{err} Replace the mirror file {mirrored} with a good copy" + (
+                f" (from {entry.url})." if entry.url else "."
+            )
+            raise ChecksumError(msg) from None
 
     where = (
         f"the mirror {mirror} has no {entry.path}"

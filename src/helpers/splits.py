@@ -33,6 +33,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from helpers._checks import check_seed
+
 __all__ = [
     "evaluation_split",
     "pair_groups",
@@ -46,10 +48,7 @@ _EVAL, _TRAIN, _VAL = 1, 2, 3  # purposes, mixed into the seed
 
 
 def _rng(seed: int, purpose: int) -> np.random.Generator:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        msg = f"seed must be a non-negative integer, got {seed!r}."
-        raise ValueError(msg)
-    return np.random.default_rng(np.random.SeedSequence([int(seed), purpose]))
+    return np.random.default_rng(np.random.SeedSequence([check_seed(seed), purpose]))
 
 
 def _floor_one_digit(n: int) -> int:

@@ -66,6 +66,7 @@ import pandas as pd
 import scipy.io
 import scipy.sparse as sp
 
+from helpers._checks import check_seed, count_matrix
 from helpers.data import fetch
 
 __all__ = [
@@ -104,7 +105,6 @@ SIGNAL_KINDS: dict[str, str] = {
 }
 
 _KINDS = ("vector", "labels", "scalar", "partner")
-_FLOAT32_EXACT = 2**24  # every integer below this is exact in float32
 
 def signal_kind(signal: str) -> str:
     """Kind of an auxiliary signal: ``"vector"``, ``"labels"``, ``"scalar"`` or ``"partner"``.
@@ -138,13 +138,15 @@ def validate_counts(x, *, name: str = "counts") -> sp.csr_matrix:
     Returns
     -------
     scipy.sparse.csr_matrix
-        The same values, dtype ``float32``, explicit zeros removed.
+        A new matrix (``x`` is never modified): the same values, dtype ``float32``, duplicate
+        entries summed, explicit zeros removed, indices sorted.
 
     Raises
     ------
     ValueError
         A value is not finite, negative, not a whole number, or too large to be exact in
-        float32 (≥ 2**24).
+        float32 (≥ 2**24); checked in the input's own dtype, so dense and sparse input are
+        judged alike (:func:`helpers._checks.count_matrix`).
 
     Examples
     --------
@@ -156,30 +158,7 @@ def validate_counts(x, *, name: str = "counts") -> sp.csr_matrix:
     ...
     ValueError: counts must hold whole numbers (raw counts); found 1 non-integer value(s), e.g. 0.5.
     """
-    if isinstance(x, pd.DataFrame):
-        x = x.to_numpy()
-    m = sp.csr_matrix(x) if not sp.issparse(x) else sp.csr_matrix(x, copy=True)
-    values = np.asarray(m.data, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        msg = f"{name} must be finite; found {int(np.sum(~np.isfinite(values)))} NaN/inf value(s)."
-        raise ValueError(msg)
-    if values.size and values.min() < 0:
-        msg = f"{name} must be non-negative (raw counts); found minimum {values.min()}."
-        raise ValueError(msg)
-    fractional = values != np.round(values)
-    if fractional.any():
-        msg = (
-            f"{name} must hold whole numbers (raw counts); found {int(fractional.sum())} "
-            f"non-integer value(s), e.g. {values[fractional][0]}."
-        )
-        raise ValueError(msg)
-    if values.size and values.max() >= _FLOAT32_EXACT:
-        msg = f"{name} has a value {values.max()} ≥ 2**24, which float32 cannot hold exactly."
-        raise ValueError(msg)
-    m = m.astype(np.float32)
-    m.eliminate_zeros()
-    m.sort_indices()
-    return m
+    return count_matrix(x, name=name)
 
 
 def counts_from_normalised(x, *, atol: float = 1e-2, name: str = "counts") -> sp.csr_matrix:
@@ -880,7 +859,7 @@ def clonal_pairs(
     early = np.isin(day, np.asarray(early_days, dtype=np.float64)) & (clone >= 0)
     late = np.isin(day, np.asarray(late_days, dtype=np.float64)) & (clone >= 0)
     shared = np.intersect1d(clone[early], clone[late])
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     if per_clone == "every_early":
         idx_a = np.flatnonzero(early & np.isin(clone, shared))
         late_cells = np.flatnonzero(late & np.isin(clone, shared))
@@ -971,7 +950,7 @@ def spatial_neighbour_pairs(
     keep = np.ones_like(nbrs, dtype=bool)
     keep[np.arange(n), drop] = False
     nbrs = nbrs[keep].reshape(n, k)
-    choice = np.random.default_rng(seed).integers(0, k, size=n)
+    choice = np.random.default_rng(check_seed(seed)).integers(0, k, size=n)
     return nbrs[np.arange(n), choice].astype(np.int64)
 
 
@@ -1048,6 +1027,7 @@ def auxiliary_signal(
     elif kind not in _KINDS:
         msg = f"auxiliary_signal: kind must be one of {_KINDS}, got {kind!r}."
         raise ValueError(msg)
+    check_seed(seed)
     n = adata.n_obs
     if kind == "partner":
         if signal == "clone":
@@ -1066,7 +1046,7 @@ def auxiliary_signal(
             values = np.asarray(
                 values.to_numpy() if isinstance(values, pd.DataFrame) else values, dtype=np.float64
             )
-            target = np.log1p(values) if log1p else values
+            target = np.log1p(values) if log1p else values.copy()  # never a view of obsm
         else:
             if signal not in adata.obs:
                 msg = f"auxiliary_signal: adata.obs has no {signal!r} column."
@@ -1075,7 +1055,7 @@ def auxiliary_signal(
             if kind == "labels":
                 target = pd.Categorical(column).codes.astype(np.int64)
             else:
-                target = pd.to_numeric(column).to_numpy(dtype=np.float64)
+                target = pd.to_numeric(column).to_numpy(dtype=np.float64, copy=True)
     if restrict_to is not None:
         allowed = np.zeros(n, dtype=bool)
         allowed[np.asarray(restrict_to, dtype=np.int64)] = True

@@ -29,6 +29,8 @@ model is fitted or counted.
 
 from __future__ import annotations
 
+from helpers._checks import check_seed
+
 from ._common import (
     PROFILES,
     BaseModel,
@@ -157,5 +159,5 @@ def make_model(name: str, *, profile: str = "quick", seed: int = 0, **overrides)
     50
     """
     cls = get_model_class(name)
-    config = cls.config_class.for_profile(profile, seed=int(seed))
+    config = cls.config_class.for_profile(profile, seed=check_seed(seed))
     return cls(config, **overrides)

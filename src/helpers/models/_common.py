@@ -14,6 +14,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
+from helpers._checks import check_seed, count_matrix
+
 __all__ = [
     "PROFILES",
     "NotFittedError",
@@ -81,6 +83,8 @@ class BaseModel:
             raise TypeError(msg)
         if overrides:
             config = replace_config(config, **overrides)
+        if hasattr(config, "seed"):
+            check_seed(config.seed)
         self.config = config
         self.genes_: np.ndarray | None = None
         self.history_: dict[str, list] = {}
@@ -187,10 +191,12 @@ def check_profile(profile: str) -> str:
 
 
 def check_counts(adata, *, name: str = "adata") -> sp.csr_matrix:
-    """Validate raw counts in ``adata.X`` and return them as a float32 CSR matrix.
+    """Validate raw counts in ``adata.X`` and return them as a new float32 CSR matrix.
 
     Raises ``ValueError`` for an empty matrix, duplicated gene names, or values that are not
-    finite non-negative integers (normalised or log-transformed data are refused).
+    finite non-negative integers below 2**24 (normalised or log-transformed data are refused).
+    Values are checked in their own dtype, so dense and sparse ``X`` are judged alike, and
+    ``adata`` is never modified (duplicates are summed and zeros dropped in the copy only).
     """
     X = getattr(adata, "X", None)
     if X is None or not hasattr(adata, "var_names"):
@@ -202,34 +208,7 @@ def check_counts(adata, *, name: str = "adata") -> sp.csr_matrix:
     if not adata.var_names.is_unique:
         msg = f"{name}.var_names are not unique; call .var_names_make_unique() first"
         raise ValueError(msg)
-    if sp.issparse(X):
-        X = sp.csr_matrix(X, dtype=np.float32)
-        values = X.data
-    else:
-        X = np.asarray(X)
-        if X.dtype.kind not in "biuf":
-            msg = f"{name}.X must be numeric counts, got dtype {X.dtype}"
-            raise ValueError(msg)
-        values = X
-    values = np.asarray(values)
-    if values.size:
-        if not np.all(np.isfinite(values)):
-            msg = f"{name}.X contains NaN or infinite values; raw integer counts are required"
-            raise ValueError(msg)
-        if values.min() < 0:
-            msg = f"{name}.X contains negative values; raw integer counts are required"
-            raise ValueError(msg)
-        if values.dtype.kind == "f" and not np.all(values == np.round(values)):
-            msg = (
-                f"{name}.X contains non-integer values; the models expect raw counts "
-                "(undo normalisation / log-transformation first)"
-            )
-            raise ValueError(msg)
-    if not sp.issparse(X):
-        X = sp.csr_matrix(X.astype(np.float32))
-    X.sum_duplicates()
-    X.eliminate_zeros()
-    return X
+    return count_matrix(X, name=f"{name}.X")
 
 
 def align_genes(adata, genes: np.ndarray, *, name: str = "adata") -> sp.csr_matrix:
@@ -274,7 +253,7 @@ def select_highly_variable(
     import anndata as ad
     import scanpy as sc
 
-    tmp = ad.AnnData(X.astype(np.float32, copy=True))
+    tmp = ad.AnnData(sp.csr_matrix(X, dtype=np.float32, copy=True))  # any sparse or dense X
     with warnings.catch_warnings():
         # at the lowest depths some cells keep no molecule; they stay all-zero, as they should
         warnings.filterwarnings("ignore", message="Some cells have zero counts")
@@ -300,7 +279,7 @@ def train_val_split(
     if not 0 < train_fraction <= 1:
         msg = f"train_fraction must be in (0, 1], got {train_fraction}"
         raise ValueError(msg)
-    perm = np.random.default_rng(seed).permutation(n_cells)
+    perm = np.random.default_rng(check_seed(seed)).permutation(n_cells)
     n_train = max(1, int(round(train_fraction * n_cells)))
     train, val = np.sort(perm[:n_train]), np.sort(perm[n_train:])
     if val.size < 2:

@@ -44,9 +44,19 @@ stored counts once and write the kept ones straight into the output (no temporar
   ``V ~ U[0, 1)`` in double precision and are resolved against the exact CDF, so the result is
   exactly ``Binomial(n, f)`` up to double-precision rounding of the CDF (the same accuracy as
   ``numpy``'s own inversion sampler).  Counts above 254 use ``Generator.binomial``.
-* ``fraction <= 0.05``: the block's molecules are taken in order and the gap to the next kept
-  one is drawn directly (geometric, ``floor(log U / log(1 - f))``), which keeps every molecule
-  independently with probability ``f`` and costs one draw per *kept* molecule.
+* ``1e-6 <= fraction <= 0.05``: the block's molecules are taken in order and the gap to the
+  next kept one is drawn directly (geometric, ``floor(log U / log(1 - f))``), which keeps every
+  molecule independently with probability ``f`` and costs one draw per *kept* molecule.
+* ``fraction < 1e-6``, down to the smallest subnormal (5e-324): a 53-bit uniform can no longer
+  resolve the keep probability (and the gaps, ~1e20 and more, would overflow 64-bit integers),
+  so each count ``n`` draws "is any molecule kept?" as an exact Bernoulli of
+  ``1 - (1 - f)**n`` (the uniform's bits are drawn only while they tie with the probability's),
+  then the position of the first kept molecule, and so on.  One uniform per count, drawn in
+  bulk; in practice as fast as the other samplers.
+
+Counts of 2**20 molecules or more are not walked molecule by molecule (numpy's binomial thins
+the rest of such a count); counts must be below 2**63.  float16 and extended-precision floats
+are refused with a clear error (float16 cannot hold the thinned counts above 2048).
 
 Stored zeros draw nothing, so explicit zeros in a sparse matrix never change the result.
 A per-cell vector of fractions uses ``Generator.binomial`` on every count (slower, still exact).
@@ -67,6 +77,8 @@ import numpy as np
 import pandas as pd
 from numba import njit
 from scipy import sparse
+
+from helpers._checks import check_seed
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -96,18 +108,15 @@ _NMAX = 254
 _SENTINEL = 255
 #: Fractions up to this draw the gaps between kept molecules instead of one byte per count.
 _SKIP_BELOW = 0.05
+#: Fractions below this use the sampler that is exact at any double (subnormals included).
+_EXACT_BELOW = 1e-6
+#: Counts of this many molecules or more are not walked molecule by molecule.
+_HUGE = 1 << 20
 
 
 # --------------------------------------------------------------------------------------------
 # validation
 # --------------------------------------------------------------------------------------------
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        msg = f"`seed` must be a non-negative integer, got {seed!r}."
-        raise ValueError(msg)
-    return int(seed)
-
-
 def _check_fraction(fraction, n_obs: int) -> float | np.ndarray:
     """Return a Python float, or a float64 vector of length ``n_obs`` with distinct values."""
     if isinstance(fraction, bool | np.bool_):
@@ -145,6 +154,14 @@ def _check_dtype(dtype: np.dtype) -> None:
             "Convert boolean or object data to integers first."
         )
         raise ValueError(msg)
+    if dtype.kind == "f" and dtype.itemsize not in (4, 8):
+        msg = (
+            f"Counts of dtype {dtype} are not supported: float16 cannot hold every count that "
+            "thinning produces (integers above 2048) and scipy.sparse refuses it, and extended "
+            "precision floats have no compiled kernel. Convert with `x.astype(np.float32)` "
+            "(exact up to 2**24) or `x.astype(np.float64)`."
+        )
+        raise ValueError(msg)
 
 
 def _validate_counts(values: np.ndarray) -> None:
@@ -164,6 +181,9 @@ def _validate_counts(values: np.ndarray) -> None:
             raise ValueError(msg)
     elif values.dtype.kind == "i" and values.size and values.min() < 0:
         msg = "Counts must be non-negative; found negative values."
+        raise ValueError(msg)
+    if values.size and values.dtype.kind in "fu" and values.max() >= 2.0**63:
+        msg = "Counts must be below 2**63; found larger values."
         raise ValueError(msg)
 
 
@@ -295,8 +315,14 @@ def _thin_rows_kernel(
 
 
 @njit(cache=True, nogil=True)
+def _geometric_gap(rng, log_q):  # pragma: no cover - compiled
+    """Molecules skipped before the next kept one: ``floor(log(U) / log(1 - p))``, U ~ U(0, 1]."""
+    return np.int64(math.floor(math.log(1.0 - rng.random()) / log_q))
+
+
+@njit(cache=True, nogil=True)
 def _skip_rows_kernel(
-    values, indices, bounds, p, rng, data_out, indices_out, start, counts
+    values, indices, bounds, p, uniforms, rng, data_out, indices_out, start, counts
 ):  # pragma: no cover - compiled; exercised through downsample_counts
     """As :func:`_thin_rows_kernel` for small ``p``, by skipping to the next kept molecule.
 
@@ -304,25 +330,53 @@ def _skip_rows_kernel(
     next kept one is drawn directly, ``G = floor(log(U) / log(1 - p))`` with
     ``U ~ U(0, 1]`` (``P(G >= g) = (1 - p)**g``), which keeps every molecule independently
     with probability ``p``: exactly binomial thinning, at the cost of one draw per *kept*
-    molecule instead of one per count.
+    molecule instead of one per count.  Used for ``_EXACT_BELOW <= p <= _SKIP_BELOW``, where
+    a gap is below ``37 / p`` (no int64 overflow) and the 53-bit ``U`` resolves the keep
+    probability to a relative ``2**-53 / p < 1e-10``.
+
+    ``gap`` counts the molecules still to skip, relative to the current position, so no
+    running total can overflow.  A count of ``_HUGE`` molecules or more is not walked: if the
+    next kept molecule lies inside it, the rest of the count is ``Binomial(rest, p)`` and the
+    gap from the end of the count is a fresh draw (the geometric law is memoryless).
+
+    With ``uniforms`` (for ``p < _EXACT_BELOW``: one per non-zero count, else empty) each
+    count is thinned on its own by :func:`_exact_binomial` instead, which is exact for every
+    double ``p`` down to the smallest subnormal, where a 53-bit uniform cannot even resolve the
+    keep probability of one molecule.  Most counts keep nothing and are decided by their
+    bulk-drawn uniform alone: ~10 ns a count.
     """
     log_q = math.log1p(-p)
     filled = start
     bad = False
-    done = 0  # molecules before the current count
-    next_kept = np.int64(math.floor(math.log(1.0 - rng.random()) / log_q))
+    exact = uniforms.size > 0
+    reject = -log_q * (1.0 + 2.0**-50)
+    used = 0
+    gap = np.int64(0) if exact else _geometric_gap(rng, log_q)
     for r in range(bounds.size - 1):
         row_start = filled
         for j in range(bounds[r], bounds[r + 1]):
             v = values[j]
             n = np.int64(v)
             bad |= (v < 0) | (v != n)
-            end = done + max(n, 0)
+            rest = max(n, 0)
             k = 0
-            while next_kept < end:
-                k += 1
-                next_kept += 1 + np.int64(math.floor(math.log(1.0 - rng.random()) / log_q))
-            done = end
+            if exact:
+                if n != 0:  # as the guide-table kernel: a uniform per non-zero count
+                    u = uniforms[min(used, uniforms.size - 1)]
+                    used += 1
+                    # most counts keep nothing: U >= rest * -log1p(-p) >= P(any kept), decided
+                    # here (the same test opens _exact_binomial), without a call
+                    if rest and u < rest * reject + 1.1102230246251565e-16:
+                        k = _exact_binomial(rest, p, log_q, rng, u)
+            elif rest >= _HUGE and gap < rest:
+                k = 1 + rng.binomial(rest - gap - 1, p)
+                gap = _geometric_gap(rng, log_q)
+            else:
+                while gap < rest:
+                    k += 1
+                    rest -= gap + 1
+                    gap = _geometric_gap(rng, log_q)
+                gap -= rest
             if k:  # rarely true at these fractions, so the branch is well predicted
                 data_out[filled] = k
                 indices_out[filled] = indices[j]
@@ -331,18 +385,86 @@ def _skip_rows_kernel(
     return -1 if bad else filled
 
 
+@njit(cache=True, nogil=True)
+def _bernoulli(rng, q, first):  # pragma: no cover - compiled
+    """True with probability exactly ``q`` (any double in [0, 1], subnormals included).
+
+    ``U < q`` for a uniform ``U`` whose bits are drawn 53 at a time, only as long as they tie
+    with the bits of ``q``: ``first`` holds the first 53 bits (an integer-valued float, already
+    drawn), and a further draw is needed with probability ``2**-53`` each.
+    """
+    k = first
+    while True:
+        scaled = q * 9007199254740992.0  # q * 2**53: exact (a power of two)
+        whole = math.floor(scaled)
+        if k != whole:
+            return k < whole
+        q = scaled - whole  # the next bits of q (exact)
+        if q <= 0.0:
+            return False
+        k = math.floor(rng.random() * 9007199254740992.0)  # the next 53 bits, exactly
+
+
+@njit(cache=True, nogil=True)
+def _exact_binomial(n, p, log_q, rng, u):  # pragma: no cover - compiled
+    """``Binomial(n, p)`` for tiny ``p`` (``log_q = log1p(-p)``), exact at any double ``p``.
+
+    The first kept molecule of the ``rest`` still to thin exists with probability
+    ``q = 1 - (1 - p)**rest`` (an exact Bernoulli, see :func:`_bernoulli`); its position is
+    the geometric gap truncated to ``[0, rest)``, by inversion; then the same for what is
+    after it.  ``u`` is the count's first uniform (drawn in bulk by the caller: numpy fills an
+    array ~10x faster than a compiled loop calls the generator); two more draws per kept
+    molecule.
+    """
+    k = 0
+    rest = n
+    while rest > 0:
+        if rest * p > 16.0:  # many kept molecules (only for counts above 1.6e7): numpy
+            return k + rng.binomial(rest, p)
+        # the first 53 bits of the uniform; as q <= x = -rest * log1p(-p), most counts are
+        # decided here without computing q
+        first = math.floor(u * 9007199254740992.0)
+        x = rest * -log_q
+        if first >= x * 9007199254740992.0 * (1.0 + 2.0**-50) + 1.0:
+            return k
+        q = -math.expm1(-x)
+        if not _bernoulli(rng, q, first):
+            return k
+        u = rng.random()
+        if q < 1e-150:  # log1p(-u q) = -u q to double precision; avoids subnormal products
+            g = u * (q / -log_q)
+        else:
+            g = math.log1p(-u * q) / log_q
+        gap = rest - 1 if g >= 9.0e18 else min(np.int64(g), rest - 1)
+        k += 1
+        rest -= gap + 1
+        u = rng.random()
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _exact_binomials(n, p, rng):  # pragma: no cover - compiled
+    """:func:`_exact_binomial` of every ``n[i]`` with its own ``p[i]``."""
+    out = np.empty(n.size, dtype=np.int64)
+    for i in range(n.size):
+        out[i] = _exact_binomial(n[i], p[i], math.log1p(-p[i]), rng, rng.random())
+    return out
+
+
 def _thin_rows(
     values, indices, bounds, p: float, tables, rng, data_out, indices_out, start, counts
 ):
     """Thin a block of CSR rows with one fraction ``0 < p < 1``.
 
     ``tables`` is ``_guide_tables(p)`` for :func:`_thin_rows_kernel`, or ``None`` for the
-    small-fraction sampler :func:`_skip_rows_kernel`.  Returns the position in ``data_out``
-    after the last value written.
+    small-fraction sampler :func:`_skip_rows_kernel` (exact per count below
+    ``_EXACT_BELOW``).  Returns the position in ``data_out`` after the last value written.
     """
     if tables is None:
+        # below _EXACT_BELOW, the first uniform of every non-zero count, drawn in bulk
+        uniforms = rng.random(np.count_nonzero(values) if p < _EXACT_BELOW else 0)
         stop = _skip_rows_kernel(
-            values, indices, bounds, p, rng, data_out, indices_out, start, counts
+            values, indices, bounds, p, uniforms, rng, data_out, indices_out, start, counts
         )
     else:
         table, lo, hi, scaled = tables
@@ -372,7 +494,13 @@ def _thin_values(values: np.ndarray, p, rng: np.random.Generator):
         out = values
     else:
         _validate_counts(values)
-        out = rng.binomial(values.astype(np.int64), p)
+        n = values.astype(np.int64)
+        out = rng.binomial(n, p)
+        # numpy's inversion cannot resolve keep probabilities below ~1e-16: redraw the counts
+        # of tiny fractions exactly (the draws above are unchanged by this)
+        tiny = (p < _EXACT_BELOW) & (n > 0)
+        if tiny.any():
+            out[tiny] = _exact_binomials(n[tiny], p[tiny], rng)
     keep = np.flatnonzero(out != 0)
     return keep, out.take(keep).astype(values.dtype)
 
@@ -548,7 +676,7 @@ def downsample_counts(x, fraction, *, seed: int = 0, n_jobs: int | None = None):
     >>> round(float(y.sum() / x.sum()), 2)
     0.25
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     n_jobs = _check_n_jobs(n_jobs)
     x = _check_matrix(x)
     fraction = _check_fraction(fraction, x.shape[0])
@@ -801,7 +929,7 @@ def downsample(
     """
     counts = _check_matrix(_counts_of(adata, layer))
     frac = _check_fraction(fraction, counts.shape[0])
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if copy:
         adata = adata.copy()
         counts = _counts_of(adata, layer)
@@ -920,7 +1048,7 @@ def downsample_h5ad(
     from anndata.io import sparse_dataset, write_elem
     from tqdm.auto import tqdm
 
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     n_jobs = _check_n_jobs(n_jobs)
     src, dst = Path(src_path), Path(dst_path)
     if not src.is_file():
