@@ -63,7 +63,7 @@ def _released_title(task: str) -> str:
     a short name (``protein``) or the released name itself also works."""
     from . import tasks
 
-    cells = {n: tasks.get(n).title for n in tasks.names(modality="cell")}
+    cells = {n: tasks.get(n).title for n in tasks.names(modality="cell") if tasks.get(n).paper}
     titles = set(cells.values())
     key = task if task in cells or task in titles else f"sc_{task.lower()}"
     if key in cells:

@@ -15,7 +15,7 @@ nowhere else::
 Examples
 --------
 >>> from helpers import tasks
->>> tasks.names(modality="cell")
+>>> [name for name in tasks.names(modality="cell") if name.startswith("sc_")]
 ['sc_clonal', 'sc_protein', 'sc_spatial', 'sc_temporal']
 >>> spec = tasks.get("sc_temporal")
 >>> spec.source("quick").signal, spec.source("paper").signal, spec.signal_name
