@@ -241,6 +241,10 @@ def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
     rho = learned.groupby(["task", "signal", "model", "size"])[["x", "mi"]].apply(
         lambda g: g["x"].corr(g["mi"], method="spearman")
     )
+    # one job can measure several rows (a probe per class): count each job's time once
+    per_job = results.drop_duplicates(
+        [c for c in ("task", "model", "level", "size", "seed") if c in results.columns]
+    )
     flag = "ok" if "ok" in noise_fits.columns else "success"
     ok = noise_fits[noise_fits[flag].astype(bool)] if len(noise_fits) else noise_fits
     return {
@@ -249,8 +253,8 @@ def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
         "n_ok_curves": int(len(ok)),
         "median_r2": float(ok["r_squared"].median()) if len(ok) else float("nan"),
         "falls_with_noise": float((rho > 0).mean()) if len(rho) else float("nan"),
-        "fit_minutes": float(results["fit_seconds"].sum() / 60),
-        "probe_minutes": float(results["probe_seconds"].sum() / 60),
+        "fit_minutes": float(per_job["fit_seconds"].sum() / 60),
+        "probe_minutes": float(per_job["probe_seconds"].sum() / 60),
     }
 
 
