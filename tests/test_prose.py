@@ -66,3 +66,14 @@ def test_the_check_catches_a_typed_number_and_spares_glued_ones():
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
 def test_no_number_is_typed_into_the_prose(page):
     assert typed_numbers(_prose(page)) == [], page.name
+
+
+def test_every_citation_is_in_the_bibliography():
+    from pybtex.database import parse_file
+
+    keys = set(parse_file(ROOT / "book" / "references.bib").entries)
+    cited = set()
+    for page in PAGES:
+        for roles in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]*)`", page.read_text()):
+            cited |= {k.strip() for k in roles.split(",")}
+    assert cited and cited <= keys, sorted(cited - keys)
