@@ -267,6 +267,44 @@ def _check_x(x) -> np.ndarray:
     return x
 
 
+def _align_y(x, y):
+    """Order a pandas ``y`` like ``x``: by index when both have one, refuse ambiguous cases.
+
+    ``x`` with an index (a pandas object) and ``y`` with an index: ``y`` is reordered to ``x``'s index, which must hold the same labels.  ``y`` with an
+    index other than ``0 … n−1`` against an unindexed ``x`` is refused, since matching it by
+    position would silently pair the wrong samples.  Returns ``y`` (a new object, or the
+    input itself when nothing needed changing).
+    """
+    y_index = getattr(y, "index", None)
+    if y_index is None or not hasattr(y_index, "equals"):
+        return y
+    import pandas as pd
+
+    x_index = getattr(x, "index", None)
+    if x_index is None or not hasattr(x_index, "equals"):
+        if y_index.equals(pd.RangeIndex(len(y_index))):
+            return y
+        msg = (
+            "y has a pandas index that is not 0 … n−1 while x has none, so the samples cannot "
+            "be matched by label; pass x with the same index (a DataFrame) to align them by "
+            "index, or y.to_numpy() to match them by position"
+        )
+        raise ValueError(msg)
+    if y_index.equals(x_index):
+        return y
+    if not (x_index.is_unique and y_index.is_unique):
+        msg = "x and y have different indices and one of them has repeated labels"
+        raise ValueError(msg)
+    if len(x_index) != len(y_index) or not x_index.isin(y_index).all():
+        missing = x_index[~x_index.isin(y_index)][:3].tolist()
+        msg = (
+            f"x and y have different index labels (e.g. {missing} of x are not in y); "
+            "they must hold the same samples"
+        )
+        raise ValueError(msg)
+    return y.loc[x_index]
+
+
 def _prepare_y(y, y_kind: str):
     """Return (kind, array): float (n, p) for continuous, int codes (n,) for categorical."""
     if hasattr(y, "toarray"):
@@ -624,7 +662,7 @@ def estimate_mi(
     hidden: int = 128,
     k: int = 3,
     max_pairs: int | None = None,
-    select: str = "max",
+    select: str = "sum",
     alpha: float | tuple[float, float] = 3.0,
     lam: float = 1.0,
     lr: float | None = None,
@@ -634,7 +672,7 @@ def estimate_mi(
     weight_decay: float = 0.0,
     dropout: float = 0.2,
     in_drop: float = 0.0,
-    cca_on: str = "val",
+    cca_on: str = "fit",
     monitor: str = "total",
     pca_dims: int | None = 128,
     n_threads: int | None = 1,
@@ -738,6 +776,7 @@ def estimate_mi(
     import torch
 
     t0 = time.perf_counter()
+    y = _align_y(x, y)
     x = _check_x(x)
     kind, yarr = _prepare_y(y, y_kind)
     n = len(x)
@@ -754,8 +793,8 @@ def estimate_mi(
         lr = 1e-4 if method == "paper" else 3e-3
     if patience is None:
         patience = 30 if method == "paper" else 12
-    if select not in ("max", "all"):
-        msg = f"select must be 'max' or 'all', got {select!r}"
+    if select not in ("sum", "heldout", "max", "all"):
+        msg = f"select must be 'sum', 'heldout', 'max' or 'all', got {select!r}"
         raise ValueError(msg)
     if pca_dims is not None and int(pca_dims) < 1:
         msg = f"pca_dims must be None or >= 1, got {pca_dims!r}"
@@ -864,28 +903,52 @@ def estimate_mi(
         yrep = onehot
     else:
         yrep = zy if zy is not None else ys
+    discrete = kind == "categorical"
     if select == "all":
         ex = _whiten_apply(zx, val_idx, eval_idx)
-        ey = ys[eval_idx] if kind == "categorical" else _whiten_apply(yrep, val_idx, eval_idx)
-        pmi = ksg_mi(ex, ey, k=k, discrete_y=kind == "categorical", seed=seed)
+        ey = ys[eval_idx] if discrete else _whiten_apply(yrep, val_idx, eval_idx)
+        pmi = ksg_mi(ex, ey, k=k, discrete_y=discrete, seed=seed)
         by_pairs, corr, n_pairs = np.array([pmi.mean()]), np.array([]), zx.shape[1]
     else:
         ref = {"val": val_idx, "fit": fit_idx, "train": train_idx}[cca_on]
         ma, wa, mb, wb, corr = _cca(zx[ref], yrep[ref])
-        ex_all = (zx[eval_idx] - ma) @ wa
-        ey_all = (yrep[eval_idx] - mb) @ wb
         m_max = wa.shape[1] if max_pairs is None else max(1, min(int(max_pairs), wa.shape[1]))
-        by_pairs, pmis = [], []
-        for m in range(1, m_max + 1):
-            ey = ys[eval_idx] if kind == "categorical" else ey_all[:, :m]
-            p = ksg_mi(ex_all[:, :m], ey, k=k, discrete_y=kind == "categorical", seed=seed)
-            by_pairs.append(p.mean())
-            pmis.append(p)
-        by_pairs = np.array(by_pairs)
-        best = int(np.argmax(by_pairs))
-        pmi, n_pairs = pmis[best], best + 1
-        ex = ex_all[:, :n_pairs]
-        ey = ys[eval_idx] if kind == "categorical" else ey_all[:, :n_pairs]
+        ex_all = (zx[eval_idx] - ma) @ wa[:, :m_max]
+        ey_all = ys[eval_idx] if discrete else (yrep[eval_idx] - mb) @ wb[:, :m_max]
+        if select == "sum" and not discrete:
+            # KSG per canonical pair; the pairs whose held-out (validation) estimate is
+            # positive are summed on the evaluation part
+            vx = (zx[val_idx] - ma) @ wa[:, :m_max]
+            vy = (yrep[val_idx] - mb) @ wb[:, :m_max]
+            val_pairs = np.array([ksg_mi(vx[:, [i]], vy[:, [i]], k=k, seed=seed).mean()
+                                  for i in range(m_max)])
+            chosen = np.flatnonzero(val_pairs > 0)
+            pmis = np.array([ksg_mi(ex_all[:, [i]], ey_all[:, [i]], k=k, seed=seed)
+                             for i in range(m_max)])
+            by_pairs = pmis.mean(axis=1)
+            pmi = pmis[chosen].sum(axis=0) if chosen.size else np.zeros(len(eval_idx))
+            n_pairs = int(chosen.size)
+            ex, ey = ex_all[:, chosen], ey_all[:, chosen]
+        else:
+            by_pairs, pmis = [], []
+            for m in range(1, m_max + 1):
+                ey = ey_all if discrete else ey_all[:, :m]
+                p = ksg_mi(ex_all[:, :m], ey, k=k, discrete_y=discrete, seed=seed)
+                by_pairs.append(p.mean())
+                pmis.append(p)
+            by_pairs = np.array(by_pairs)
+            if select == "max":
+                best = int(np.argmax(by_pairs))
+            else:  # "heldout" (and "sum" for labels): m chosen on the validation part
+                vx = (zx[val_idx] - ma) @ wa[:, :m_max]
+                vy = ys[val_idx] if discrete else (yrep[val_idx] - mb) @ wb[:, :m_max]
+                val_m = [ksg_mi(vx[:, :m], vy if discrete else vy[:, :m], k=k,
+                                discrete_y=discrete, seed=seed).mean()
+                         for m in range(1, m_max + 1)]
+                best = int(np.argmax(val_m))
+            pmi, n_pairs = pmis[best], best + 1
+            ex = ex_all[:, :n_pairs]
+            ey = ey_all if discrete else ey_all[:, :n_pairs]
     t_total = time.perf_counter() - t0
     params = dict(
         seed=seed, y_kind=y_kind, eval_frac=eval_frac, val_frac=val_frac,
@@ -910,8 +973,17 @@ def _pca_project(a: np.ndarray, ref_idx: np.ndarray, dims: int) -> np.ndarray:
     ref = a[ref_idx]
     m = ref.mean(axis=0)
     centred = ref - m
-    w, v = np.linalg.eigh(centred.T @ centred / len(ref))
-    axes = v[:, np.argsort(w)[::-1][:dims]]
+    if centred.shape[1] <= centred.shape[0]:
+        w, v = np.linalg.eigh(centred.T @ centred)
+        axes = v[:, np.argsort(w)[::-1][:dims]]
+    else:
+        # more columns than samples: the axes from the samples' Gram matrix (n × n), never a
+        # d × d covariance (5,000 columns × 300 rows: 0.1 s instead of 44 s and 1.3 GB)
+        w, u = np.linalg.eigh(centred @ centred.T)
+        order = np.argsort(w)[::-1][:dims]
+        w, u = w[order], u[:, order]
+        keep = w > 1e-12 * max(w[0], 1e-300)
+        axes = centred.T @ (u[:, keep] / np.sqrt(w[keep]))
     return (a - m) @ axes
 
 
