@@ -273,7 +273,7 @@ def test_wide_x_projection_uses_the_gram_matrix():
 def test_paper_method_architecture_and_outputs():
     # latentmi 0.1.3's AECross for x_dim 50, y_dim 3, 8 latents: hidden 1024/512/256
     def mlp(sizes):
-        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
     model = probe._build_paper(torch, 50, 3, 8)
     n_params = sum(p.numel() for p in model.parameters())

@@ -286,10 +286,11 @@ def _check_x(x) -> np.ndarray:
 def _align_y(x, y):
     """Order a pandas ``y`` like ``x``: by index when both have one, refuse ambiguous cases.
 
-    ``x`` with an index (a pandas object) and ``y`` with an index: ``y`` is reordered to ``x``'s index, which must hold the same labels.  ``y`` with an
-    index other than ``0 … n−1`` against an unindexed ``x`` is refused, since matching it by
-    position would silently pair the wrong samples.  Returns ``y`` (a new object, or the
-    input itself when nothing needed changing).
+    ``x`` with an index (a pandas object) and ``y`` with an index: ``y`` is reordered to
+    ``x``'s index, which must hold the same labels.  ``y`` with an index other than
+    ``0 … n−1`` against an unindexed ``x`` is refused, since matching it by position would
+    silently pair the wrong samples.  Returns ``y`` (a new object, or the input itself when
+    nothing needed changing).
     """
     y_index = getattr(y, "index", None)
     if y_index is None or not hasattr(y_index, "equals"):
@@ -788,9 +789,10 @@ def estimate_mi(
     -----
     Scale matters only through the standardisation: apply ``log1p`` or other transforms to
     counts before calling.  A pandas ``y`` is aligned to a pandas ``x`` by index (same labels
-    required); a ``y`` whose index is not ``0 … n−1`` against an unindexed ``x`` is refused.  For a fair comparison of representations of the same cells, fix
-    the evaluation cells once (``train, test = make_split(n, seed=...)``) and pass
-    ``eval_idx=test`` with the same ``seed`` for every representation.
+    required); a ``y`` whose index is not ``0 … n−1`` against an unindexed ``x`` is refused.
+    For a fair comparison of representations of the same cells, fix the evaluation cells once
+    (``train, test = make_split(n, seed=...)``) and pass ``eval_idx=test`` with the same
+    ``seed`` for every representation.
 
     Examples
     --------
