@@ -734,9 +734,9 @@ def estimate_mi(
     max_pairs
         Largest number of canonical pairs given to KSG (default: all).
     select
-        ``"sum"`` (default): KSG on each canonical pair alone, summed over the pairs whose
-        estimate on the validation part is clearly positive (exact for independent pairs, e.g.
-        Gaussian latents; labels use ``"heldout"``); canonical
+        ``"sum"`` (default): KSG on each canonical pair alone, summed over the leading pairs
+        up to the last one whose estimate on the validation part is clearly positive (exact
+        for independent pairs, e.g. Gaussian latents; labels use ``"heldout"``); canonical
         pairs that depend on each other (KSG estimate of their MI above ``group_tol`` bits on
         the training part) are grouped and estimated jointly;
         ``"heldout"``: KSG on the ``m`` leading pairs jointly, ``m`` chosen on the
@@ -1007,8 +1007,9 @@ def _sum_over_pair_groups(zx, zy, ma, wa, mb, wb, *, val_idx, test_idx, eval_idx
     independent.  When they are independent (jointly Gaussian latents) the MI is the sum of
     the pairs' MIs, each a 2-D KSG estimate free of the bias KSG has in many dimensions;
     when the same information shows in several pairs (clusters seen from several directions)
-    summing would count it more than once.  So: (1) keep the pairs whose 1-D KSG estimate on
-    the validation part is clearly positive (above 1.5 sd of its value on independent data);
+    summing would count it more than once.  So: (1) keep the leading pairs up to the last one
+    whose 1-D KSG estimate on the validation part is clearly positive (above 1.5 sd of its
+    value on independent data);
     (2) join two kept pairs into one group when the KSG estimate of
     ``I((u_i, v_i); (u_j, v_j))`` on ``test_idx`` exceeds ``tol`` bits; (3) sum the joint KSG
     estimates of the groups on the evaluation part.
@@ -1021,11 +1022,14 @@ def _sum_over_pair_groups(zx, zy, ma, wa, mb, wb, *, val_idx, test_idx, eval_idx
 
     m = wa.shape[1]
     vx, vy = pairs(val_idx)
-    # a pair is kept when its validation estimate exceeds 1.5 sd of the 1-D KSG estimate on
-    # independent data (≈ 0.87 / sqrt(n) bits, measured for k = 3), so that an independent
-    # pair is kept in about 7 % of cases
+    # a pair is clearly informative when its validation estimate exceeds 1.5 sd of the 1-D KSG
+    # estimate on independent data (≈ 0.87 / sqrt(n) bits, measured for k = 3); every pair up
+    # to the last clearly informative one is kept (pairs come in the order of their canonical
+    # correlation, so a weak pair between informative ones is not dropped for its noise)
     cut = 1.5 * 0.87 / np.sqrt(len(val_idx))
-    kept = [i for i in range(m) if ksg_mi(vx[:, [i]], vy[:, [i]], k=k, seed=seed).mean() > cut]
+    val_mi = [ksg_mi(vx[:, [i]], vy[:, [i]], k=k, seed=seed).mean() for i in range(m)]
+    informative = [i for i in range(m) if val_mi[i] > cut]
+    kept = list(range(informative[-1] + 1)) if informative else []
     tx, ty = pairs(test_idx)
     parent = {i: i for i in kept}
 
