@@ -1008,7 +1008,7 @@ def _sum_over_pair_groups(zx, zy, ma, wa, mb, wb, *, val_idx, test_idx, eval_idx
     the pairs' MIs, each a 2-D KSG estimate free of the bias KSG has in many dimensions;
     when the same information shows in several pairs (clusters seen from several directions)
     summing would count it more than once.  So: (1) keep the leading pairs up to the last one
-    whose 1-D KSG estimate on the validation part is clearly positive (above 1.5 sd of its
+    whose 1-D KSG estimate on the validation part is clearly positive (above 2 sd of its
     value on independent data);
     (2) join two kept pairs into one group when the KSG estimate of
     ``I((u_i, v_i); (u_j, v_j))`` on ``test_idx`` exceeds ``tol`` bits; (3) sum the joint KSG
@@ -1022,11 +1022,11 @@ def _sum_over_pair_groups(zx, zy, ma, wa, mb, wb, *, val_idx, test_idx, eval_idx
 
     m = wa.shape[1]
     vx, vy = pairs(val_idx)
-    # a pair is clearly informative when its validation estimate exceeds 1.5 sd of the 1-D KSG
+    # a pair is clearly informative when its validation estimate exceeds 2 sd of the 1-D KSG
     # estimate on independent data (≈ 0.87 / sqrt(n) bits, measured for k = 3); every pair up
     # to the last clearly informative one is kept (pairs come in the order of their canonical
     # correlation, so a weak pair between informative ones is not dropped for its noise)
-    cut = 1.5 * 0.87 / np.sqrt(len(val_idx))
+    cut = 2.0 * 0.87 / np.sqrt(len(val_idx))
     val_mi = [ksg_mi(vx[:, [i]], vy[:, [i]], k=k, seed=seed).mean() for i in range(m)]
     informative = [i for i in range(m) if val_mi[i] > cut]
     kept = list(range(informative[-1] + 1)) if informative else []
