@@ -735,7 +735,7 @@ def estimate_mi(
         Largest number of canonical pairs given to KSG (default: all).
     select
         ``"sum"`` (default): KSG on each canonical pair alone, summed over the leading pairs
-        up to the last one whose estimate on the validation part is clearly positive (exact
+        up to the last one whose estimate on held-out samples is clearly positive (exact
         for independent pairs, e.g. Gaussian latents; labels use ``"heldout"``); canonical
         pairs that depend on each other (KSG estimate of their MI above ``group_tol`` bits on
         the training part) are grouped and estimated jointly;
@@ -1007,51 +1007,68 @@ def _sum_over_pair_groups(zx, zy, ma, wa, mb, wb, *, val_idx, test_idx, eval_idx
     independent.  When they are independent (jointly Gaussian latents) the MI is the sum of
     the pairs' MIs, each a 2-D KSG estimate free of the bias KSG has in many dimensions;
     when the same information shows in several pairs (clusters seen from several directions)
-    summing would count it more than once.  So: (1) keep the leading pairs up to the last one
-    whose 1-D KSG estimate on the validation part is clearly positive (above 2 sd of its
-    value on independent data);
-    (2) join two kept pairs into one group when the KSG estimate of
-    ``I((u_i, v_i); (u_j, v_j))`` on ``test_idx`` exceeds ``tol`` bits; (3) sum the joint KSG
-    estimates of the groups on the evaluation part.
+    summing would count it more than once.  So:
+
+    1. the evaluation samples are split in two halves; for each half, the pairs are chosen on
+       the validation samples plus the *other* half (cross-fitting: the choice never sees the
+       samples it is scored on, so independent data read 0 on average): every leading pair up
+       to the last one whose 1-D KSG estimate there is clearly positive (above 2 sd of its
+       value on independent data, ≈ 0.87 / sqrt(n) bits for k = 3);
+    2. two chosen pairs are joined into one group when the KSG estimate of
+       ``I((u_i, v_i); (u_j, v_j))`` on ``test_idx`` exceeds ``tol`` bits;
+    3. on each half, the joint KSG estimates of the groups are summed.
 
     Returns the pointwise MI on ``eval_idx``, the 1-D estimate of every pair on
-    ``eval_idx`` and the groups (lists of pair indices).
+    ``eval_idx`` and the groups (lists of pair indices chosen for either half).
     """
     def pairs(idx):
         return (zx[idx] - ma) @ wa, (zy[idx] - mb) @ wb
 
+    def one_d(px, py):
+        return np.array([ksg_mi(px[:, [i]], py[:, [i]], k=k, seed=seed) for i in range(m)])
+
+    def leading(pointwise):
+        cut = 2.0 * 0.87 / np.sqrt(pointwise.shape[1])
+        informative = np.flatnonzero(pointwise.mean(axis=1) > cut)
+        return list(range(informative[-1] + 1)) if informative.size else []
+
     m = wa.shape[1]
+    ex, ey = pairs(eval_idx)
     vx, vy = pairs(val_idx)
-    # a pair is clearly informative when its validation estimate exceeds 2 sd of the 1-D KSG
-    # estimate on independent data (≈ 0.87 / sqrt(n) bits, measured for k = 3); every pair up
-    # to the last clearly informative one is kept (pairs come in the order of their canonical
-    # correlation, so a weak pair between informative ones is not dropped for its noise)
-    cut = 2.0 * 0.87 / np.sqrt(len(val_idx))
-    val_mi = [ksg_mi(vx[:, [i]], vy[:, [i]], k=k, seed=seed).mean() for i in range(m)]
-    informative = [i for i in range(m) if val_mi[i] > cut]
-    kept = list(range(informative[-1] + 1)) if informative else []
+    in_a = np.random.default_rng([seed, 13]).permutation(len(eval_idx)) < len(eval_idx) // 2
+    halves = (np.flatnonzero(in_a), np.flatnonzero(~in_a))
+    p_val = one_d(vx, vy)
+    p_half = [one_d(ex[h], ey[h]) for h in halves]
+    kept = [leading(np.hstack([p_val, p_half[1 - j]])) for j in (0, 1)]
+    union = sorted(set(kept[0]) | set(kept[1]))
     tx, ty = pairs(test_idx)
-    parent = {i: i for i in kept}
+    parent = {i: i for i in union}
 
     def root(i):
         while parent[i] != i:
             i = parent[i]
         return i
 
-    for a_pos, i in enumerate(kept):
-        for j in kept[a_pos + 1 :]:
+    for a_pos, i in enumerate(union):
+        for j in union[a_pos + 1 :]:
             dep = ksg_mi(np.c_[tx[:, i], ty[:, i]], np.c_[tx[:, j], ty[:, j]], k=k, seed=seed)
             if dep.mean() > tol:
                 parent[root(j)] = root(i)
-    groups: dict[int, list[int]] = {}
-    for i in kept:
-        groups.setdefault(root(i), []).append(i)
-    ex, ey = pairs(eval_idx)
-    by_pairs = np.array([ksg_mi(ex[:, [i]], ey[:, [i]], k=k, seed=seed).mean() for i in range(m)])
     pmi = np.zeros(len(eval_idx))
-    for g in groups.values():
-        pmi = pmi + ksg_mi(ex[:, g], ey[:, g], k=k, seed=seed)
-    return pmi, by_pairs, sorted(groups.values())
+    for j, h in enumerate(halves):
+        groups: dict[int, list[int]] = {}
+        for i in kept[j]:
+            groups.setdefault(root(i), []).append(i)
+        for g in groups.values():
+            if len(g) == 1:
+                pmi[h] += p_half[j][g[0]]
+            else:
+                pmi[h] += ksg_mi(ex[h][:, g], ey[h][:, g], k=k, seed=seed)
+    by_pairs = np.array([np.concatenate([p_half[0][i], p_half[1][i]]).mean() for i in range(m)])
+    all_groups: dict[int, list[int]] = {}
+    for i in union:
+        all_groups.setdefault(root(i), []).append(i)
+    return pmi, by_pairs, sorted(all_groups.values())
 
 
 def _pca_project(a: np.ndarray, ref_idx: np.ndarray, dims: int) -> np.ndarray:
