@@ -15,16 +15,18 @@ reference package ``latentmi`` 0.1.3 (see ``benchmarks/probe.py`` for the compar
   the latents share is (close to) linearly aligned;
 * before KSG, the latents are put in canonical (CCA) coordinates fitted on the fitting part
   — an invertible linear map per side, which leaves their MI unchanged — and KSG is run on
-  each canonical pair alone; the pairs whose estimate on the held-out validation part is
-  positive are summed on the evaluation part (``select="sum"``).  The sum is exact when the
-  pairs are independent of each other, as for jointly Gaussian latents, whose canonical pairs
-  are; KSG on several pairs jointly is biased low, the more so the more dimensions and bits
-  (the true 4 leading pairs of a rank-4, 4-bit Gaussian read 3.2 bits jointly at N = 5,000,
-  3.9 summed; 8 pairs of a rank-8 case 1.9 and 3.7).  Choosing the pairs on held-out data
-  keeps the estimate unbiased on independent data, where the earlier maximum over the
-  ``m`` leading pairs read +0.03 to +0.05 bit.  Class labels, a single discrete variable,
-  get the mixed KSG on the ``m`` leading canonical coordinates of ``X``, ``m`` chosen on the
-  validation part;
+  each canonical pair alone; the leading pairs up to the last clearly informative one are
+  summed (``select="sum"``), chosen by cross-fitting on held-out samples (the validation
+  part and the other half of the evaluation part), and pairs that depend on each other are
+  grouped and estimated jointly.  The sum is exact when the pairs are independent of each
+  other, as for jointly Gaussian latents, whose canonical pairs are; KSG on several pairs
+  jointly is biased low, the more so the more dimensions and bits (the true 4 leading pairs
+  of a rank-4, 4-bit Gaussian read 3.2 bits jointly at N = 5,000, 3.9 summed; 8 pairs of a
+  rank-8 case 1.9 and 3.7).  Choosing the pairs on samples they are not scored on keeps the
+  estimate unbiased on independent data, where the earlier maximum over the ``m`` leading
+  pairs read +0.03 to +0.05 bit.  Class labels, a single discrete variable, get the mixed
+  KSG on the ``m`` leading canonical coordinates of ``X``, ``m`` chosen on the validation
+  part;
 * ``Y`` that is already low-dimensional (a scalar such as time, or up to ``latent_dims // 2``
   columns) is used as its own latent (lossless) and class labels are handled as a discrete
   variable (cross-entropy head, KSG in the mixed discrete–continuous form of Ross 2014).
