@@ -14,6 +14,14 @@ Usage (from the repository root)::
     PYTHONPATH=src python benchmarks/probe.py --quick
     PYTHONPATH=src python benchmarks/probe.py --cases gauss-10k-x100-y5-2bit labels-10k-x100-c5
     PYTHONPATH=src python benchmarks/probe.py --list
+    PYTHONPATH=src python benchmarks/probe.py --paper --estimators latentmi paper --json p.jsonl
+    PYTHONPATH=src python benchmarks/probe.py --report p.jsonl other.jsonl
+
+``--paper`` runs the five shared inputs on which ``method="paper"`` (the paper's estimator
+re-implemented in :mod:`helpers.probe`) is validated against ``latentmi`` itself; the two
+sides can run as separate processes (``--estimators latentmi`` / ``--estimators paper``)
+whose ``--json`` files ``--report`` merges.  ``LATENTMI_VENV`` points to an existing
+virtualenv with ``latentmi==0.1.3`` (default ``benchmarks/.venv-latentmi``, created on use).
 
 The machine's other load changes both timings alike; compare ratios measured in one run.
 """
@@ -33,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-VENV = HERE / ".venv-latentmi"
-REFERENCE_REQUIREMENTS = ["latentmi==0.1.3", "numpy<2", "torch==2.13.0"]
+VENV = Path(os.environ.get("LATENTMI_VENV", HERE / ".venv-latentmi"))
+REFERENCE_REQUIREMENTS = ["latentmi==0.1.3", "numpy<2", "torch"]
 
 # name: (kind, n, params)
 CASES = {
@@ -47,8 +55,15 @@ CASES = {
     "labels-10k-x100-c5": ("labels", 10_000, dict(dim_x=100, n_classes=5, separation=12.0)),
     "labels-10k-x50-c4-1bit": ("labels", 10_000, dict(dim_x=50, n_classes=4, mi_bits=1.0)),
     "gauss-5k-x100-y5-2bit": ("gauss", 5_000, dict(dim_x=100, dim_y=5, mi_bits=2.0)),
+    # shared inputs of method="paper" against latentmi (issue 10)
+    "gauss-5k-x50-y1-0.5bit": ("gauss", 5_000, dict(dim_x=50, dim_y=1, mi_bits=0.5)),
+    "gauss-5k-x100-y10-1bit-r4": ("gauss", 5_000, dict(dim_x=100, dim_y=10, mi_bits=1.0, rank=4)),
+    "labels-5k-x50-c4-1bit": ("labels", 5_000, dict(dim_x=50, n_classes=4, mi_bits=1.0)),
+    "labels-5k-x100-c5": ("labels", 5_000, dict(dim_x=100, n_classes=5, separation=12.0)),
 }
 QUICK = ["gauss-10k-x100-y5-2bit", "gauss-10k-x1000-y50-4bit", "labels-10k-x100-c5"]
+PAPER = ["gauss-5k-x50-y1-0.5bit", "gauss-5k-x100-y5-2bit", "gauss-5k-x100-y10-1bit-r4",
+         "labels-5k-x50-c4-1bit", "labels-5k-x100-c5"]
 
 REFERENCE_SCRIPT = r"""
 import sys, time, json, contextlib, io
@@ -56,10 +71,11 @@ import numpy as np
 import torch
 from latentmi import lmi
 x = np.load(sys.argv[1]); y = np.load(sys.argv[2]); seed = int(sys.argv[3])
+epochs = int(sys.argv[4])
 np.random.seed(seed); torch.manual_seed(seed)
 t = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):
-    pmis, _, _ = lmi.estimate(x, y)
+    pmis, _, _ = lmi.estimate(x, y, epochs=epochs)
 wall = time.perf_counter() - t
 print(json.dumps({"mi": float(np.nanmean(pmis)), "wall": wall,
                   "threads": torch.get_num_threads()}))
@@ -93,7 +109,7 @@ def make_case(name: str, seed: int):
     return x, y, y_ref, truth
 
 
-def run_reference(python: Path, x, y_ref, seed: int, threads: int) -> dict:
+def run_reference(python: Path, x, y_ref, seed: int, threads: int, epochs: int = 300) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         fx, fy = Path(tmp) / "x.npy", Path(tmp) / "y.npy"
         np.save(fx, x.astype(np.float32))
@@ -101,7 +117,7 @@ def run_reference(python: Path, x, y_ref, seed: int, threads: int) -> dict:
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         env.pop("PYTHONPATH", None)
         proc = subprocess.run(
-            [python, "-c", REFERENCE_SCRIPT, fx, fy, str(seed)],
+            [python, "-c", REFERENCE_SCRIPT, fx, fy, str(seed), str(epochs)],
             capture_output=True, text=True, env=env,
         )
     if proc.returncode != 0:
@@ -110,18 +126,58 @@ def run_reference(python: Path, x, y_ref, seed: int, threads: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_ours(x, y, seed: int, threads: int) -> dict:
+def run_ours(x, y, seed: int, threads: int, method: str = "canonical", epochs: int = 300) -> dict:
     from helpers import probe
 
     t = time.perf_counter()
-    mi = probe.latent_mi(x, y, seed=seed, n_threads=threads)
+    mi = probe.latent_mi(x, y, seed=seed, n_threads=threads, method=method, max_epochs=epochs)
     return {"mi": mi, "wall": time.perf_counter() - t}
+
+
+ESTIMATORS = ("latentmi", "canonical", "paper")
+
+
+def report(rows: list[dict]) -> None:
+    """Print one line per case with every estimator found in ``rows`` and the ratios."""
+    by_case: dict[str, dict] = {}
+    for r in rows:
+        by_case.setdefault(r["case"], {"truth": r["truth"]})[r["estimator"]] = r
+    present = [e for e in ESTIMATORS if any(e in v for v in by_case.values())]
+    head = f"{'case':28s} {'truth':>6s} " + " ".join(
+        f"{e:>9s} {'t[s]':>7s}" for e in present)
+    if "latentmi" in present and "paper" in present:
+        head += f" {'paper-lmi':>9s}"
+    if "latentmi" in present and "canonical" in present:
+        head += f" {'speed-up':>8s}"
+    print(head)
+    print("-" * len(head))
+    for case, v in by_case.items():
+        line = f"{case:28s} {v['truth']:6.3f} "
+        line += " ".join(f"{v[e]['mi']:9.3f} {v[e]['wall']:7.1f}" if e in v else f"{'':9s} "
+                         f"{'':7s}" for e in present)
+        if "latentmi" in v and "paper" in v:
+            line += f" {v['paper']['mi'] - v['latentmi']['mi']:+9.3f}"
+        if "latentmi" in v and "canonical" in v:
+            line += f" {v['latentmi']['wall'] / v['canonical']['wall']:7.1f}x"
+        print(line, flush=True)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    parser.add_argument("--paper", action="store_true",
+                        help=f"the method='paper' validation cases: {', '.join(PAPER)}")
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), help="cases to run")
+    parser.add_argument("--estimators", nargs="+", choices=ESTIMATORS,
+                        default=["latentmi", "canonical"],
+                        help="latentmi (the reference), canonical (helpers.probe's default) "
+                             "and/or paper (helpers.probe with method='paper')")
+    parser.add_argument("--epochs", type=int, default=300,
+                        help="maximum epochs of latentmi and method='paper' (default 300, "
+                             "theirs); a smaller number, the same on both sides, makes the "
+                             "paper-vs-latentmi check affordable on a CPU.  latentmi cannot "
+                             "stop before epoch 31 (patience 30), so its time at --epochs 30 "
+                             "or less is a lower bound of its default time")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ref-threads", type=int, default=2,
@@ -129,41 +185,47 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for helpers.probe (its default is 1)")
     parser.add_argument("--skip-reference", action="store_true",
-                        help="run only helpers.probe (accuracy check without the reference)")
-    parser.add_argument("--json", type=Path, help="also write the rows to this JSON-lines file")
+                        help="drop latentmi from --estimators")
+    parser.add_argument("--json", type=Path, help="also append the rows to this JSON-lines file")
+    parser.add_argument("--report", type=Path, nargs="+",
+                        help="only print the table of earlier --json files (merged by case)")
     args = parser.parse_args(argv)
     if args.list:
         for name, (kind, n, params) in CASES.items():
             print(f"{name:28s} {kind:6s} n={n:<6d} {params}")
         return 0
-    names = args.cases or (QUICK if args.quick else list(CASES))
-    python = None if args.skip_reference else ensure_reference_venv()
+    if args.report:
+        rows = [json.loads(line) for f in args.report for line in f.read_text().splitlines()
+                if line.strip()]
+        report(rows)
+        return 0
+    names = args.cases or (QUICK if args.quick else PAPER if args.paper else list(CASES))
+    estimators = [e for e in args.estimators if not (args.skip_reference and e == "latentmi")]
+    python = ensure_reference_venv() if "latentmi" in estimators else None
 
-    header = (f"{'case':28s} {'truth':>6s} {'latentmi':>8s} {'probe':>7s} "
-              f"{'t_ref[s]':>8s} {'t_probe[s]':>10s} {'speed-up':>8s}")
-    print(header)
-    print("-" * len(header), flush=True)
     rows = []
     for name in names:
         x, y, y_ref, truth = make_case(name, args.seed)
-        ours = run_ours(x, y, args.seed, args.threads)
-        ref = (run_reference(python, x, y_ref, args.seed, args.ref_threads)
-               if python else {"mi": float("nan"), "wall": float("nan")})
-        row = dict(case=name, truth=truth, latentmi=ref["mi"], probe=ours["mi"],
-                   t_latentmi=ref["wall"], t_probe=ours["wall"],
-                   speedup=ref["wall"] / ours["wall"])
-        rows.append(row)
-        print(f"{name:28s} {truth:6.3f} {ref['mi']:8.3f} {ours['mi']:7.3f} "
-              f"{ref['wall']:8.1f} {ours['wall']:10.1f} {row['speedup']:7.1f}x", flush=True)
-        if args.json:
-            with open(args.json, "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-    if python and rows:
-        err_ref = np.mean([abs(r["latentmi"] - r["truth"]) for r in rows])
-        err_ours = np.mean([abs(r["probe"] - r["truth"]) for r in rows])
-        ratio = sum(r["t_latentmi"] for r in rows) / sum(r["t_probe"] for r in rows)
-        print(f"\nmean |error| latentmi {err_ref:.3f} bits, probe {err_ours:.3f} bits; "
-              f"total time ratio {ratio:.1f}x")
+        for est in estimators:
+            if est == "latentmi":
+                res = run_reference(python, x, y_ref, args.seed, args.ref_threads, args.epochs)
+            else:
+                # --epochs caps latentmi and its re-implementation; the default estimator
+                # keeps its own settings
+                epochs = args.epochs if est == "paper" else 300
+                res = run_ours(x, y, args.seed, args.threads, method=est, epochs=epochs)
+            row = dict(case=name, truth=truth, estimator=est, mi=res["mi"], wall=res["wall"],
+                       seed=args.seed, epochs=args.epochs)
+            rows.append(row)
+            print(f"# {name} {est}: {res['mi']:.3f} bits ({res['wall']:.1f} s)", flush=True)
+            if args.json:
+                with open(args.json, "a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+    print()
+    report(rows)
+    if "latentmi" in estimators and "canonical" in estimators and rows:
+        t = {e: sum(r["wall"] for r in rows if r["estimator"] == e) for e in estimators}
+        print(f"\ntotal time ratio latentmi / canonical {t['latentmi'] / t['canonical']:.1f}x")
     return 0
 
 

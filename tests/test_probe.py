@@ -187,13 +187,135 @@ def test_label_kinds_are_detected(xy):
     assert probe._prepare_y(np.arange(300) % 3, "continuous")[0] == "continuous"
 
 
-def test_select_all_uses_every_latent_coordinate():
+def test_select_all_uses_every_latent_coordinate_legacy():
     # the reference behaviour (KSG on all 8 + 8 latents) is available and reads lower than the
     # canonical-pair selection on a high-MI case with one informative pair
     x, y, truth = gt.gaussian_lowrank(2000, dim_x=30, dim_y=12, mi_bits=2.0, rank=1, seed=1)
-    sel = probe.estimate_mi(x, y, seed=0, max_epochs=30)
+    sel = probe.estimate_mi(x, y, seed=0, max_epochs=30, select="max")
     every = probe.estimate_mi(x, y, seed=0, max_epochs=30, select="all")
     assert every.n_pairs == 8 and every.embedding_x.shape == (every.n_eval, 8)
     assert sel.n_pairs < 8
     assert every.mi < sel.mi - 0.3
     assert sel.mi == pytest.approx(truth, abs=0.3)
+
+
+# ----------------------------------------------------------------------------- spread and null
+
+
+@pytest.mark.slow
+def test_information_spread_over_four_pairs_is_summed():
+    # rank-4 shared latent at 2 bits: KSG on the 4 leading pairs jointly read ~20 % low (its
+    # bias grows with the dimension); the default sums KSG over the canonical pairs
+    x, y, truth = gt.gaussian_lowrank(4000, dim_x=40, dim_y=12, mi_bits=2.0, rank=4, seed=3)
+    res = probe.estimate_mi(x, y, seed=0)
+    assert res.params["select"] == "sum" and res.n_pairs >= 4
+    assert res.mi == pytest.approx(truth, abs=0.2)
+    assert res.mi == pytest.approx(res.pmi.mean())
+    joint = probe.ksg_mi(res.embedding_x[:, :4], res.embedding_y[:, :4]).mean()
+    assert joint < truth - 0.25  # what the joint KSG (the old maximum rule's m = 4) reads
+
+
+@pytest.mark.slow
+def test_clustered_signal_is_not_counted_twice():
+    # 4 clusters seen by x (30-d) and y (12-d): I(x; y) <= H(cluster) = 2 bits, but the
+    # cluster shows in 3 canonical pairs at once (1.4 + 1.3 + 0.8 bits apart); dependent
+    # pairs are grouped and estimated jointly instead of added
+    rng = np.random.default_rng(0)
+    n, k = 3000, 4
+    c = rng.integers(0, k, n)
+    mx, my = rng.standard_normal((k, 30)), rng.standard_normal((k, 12))
+    mx *= 6 / np.linalg.norm(mx, axis=1, keepdims=True)
+    my *= 6 / np.linalg.norm(my, axis=1, keepdims=True)
+    x, y = mx[c] + rng.standard_normal((n, 30)), my[c] + rng.standard_normal((n, 12))
+    res = probe.estimate_mi(x, y, seed=0)
+    groups = res.params["pair_groups"]
+    assert any(len(g) >= 2 for g in groups)
+    kept = [i for g in groups for i in g]
+    assert res.mi_by_pairs[kept].sum() > 2.5  # what adding the pairs would read
+    assert 1.6 < res.mi < 2.1
+
+
+@pytest.mark.slow
+def test_independent_data_reads_zero_on_average():
+    # the held-out choice of pairs leaves no upward bias (the old maximum over leading pairs
+    # read +0.025 to +0.05 bit on 16 vs 16 independent dimensions)
+    vals = []
+    for seed in range(3):
+        rng = np.random.default_rng([seed, 99])
+        x, y = rng.standard_normal((2000, 16)), rng.standard_normal((2000, 16))
+        vals.append(probe.latent_mi(x, y, seed=seed, max_epochs=40))
+    assert abs(np.mean(vals)) < 0.02
+    assert max(abs(v) for v in vals) < 0.05
+
+
+# ----------------------------------------------------------------------------- pandas inputs
+
+
+def test_pandas_y_is_aligned_by_index_or_refused():
+    pd = pytest.importorskip("pandas")
+    x, y, _ = gt.gaussian_lowrank(400, dim_x=6, dim_y=2, mi_bits=1.0, seed=0)
+    labels = [f"cell{i}" for i in range(400)]
+    perm = np.random.default_rng(0).permutation(400)
+    x_df = pd.DataFrame(x, index=labels)
+    y_df = pd.DataFrame(y, index=labels).iloc[perm]  # same cells, another order
+    ref = probe.latent_mi(x, y, seed=0, max_epochs=3)
+    assert probe.latent_mi(x_df, y_df, seed=0, max_epochs=3) == ref
+    y_before = y_df.copy()
+    with pytest.raises(ValueError, match="not 0 … n−1"):
+        probe.latent_mi(x, y_df, seed=0, max_epochs=3)  # never matched by position
+    pd.testing.assert_frame_equal(y_df, y_before)  # the caller's y is untouched
+    other = pd.DataFrame(y, index=[f"other{i}" for i in range(400)])
+    with pytest.raises(ValueError, match="different index labels"):
+        probe.latent_mi(x_df, other, seed=0, max_epochs=3)
+    # a default RangeIndex is positional, and a Series works like a column
+    assert probe.latent_mi(x, pd.DataFrame(y), seed=0, max_epochs=3) == ref
+    s = pd.Series(y[:, 0], index=labels).iloc[perm]
+    assert probe.latent_mi(x_df, s, seed=0, max_epochs=3) == probe.latent_mi(
+        x, y[:, 0], seed=0, max_epochs=3)
+
+
+def test_wide_x_projection_uses_the_gram_matrix():
+    # more columns than fitting samples: the principal scores come from the n × n Gram matrix
+    # and equal the d × d covariance route up to the sign of each axis
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((120, 900)) @ np.diag(np.linspace(3, 0.1, 900))
+    ref = np.arange(80)
+    got = probe._pca_project(a, ref, 20)
+    c = a[ref] - a[ref].mean(axis=0)
+    w, v = np.linalg.eigh(c.T @ c)
+    want = (a - a[ref].mean(axis=0)) @ v[:, np.argsort(w)[::-1][:20]]
+    np.testing.assert_allclose(np.abs(got), np.abs(want), atol=1e-8)
+
+
+# ----------------------------------------------------------------------------- method="paper"
+
+
+def test_paper_method_architecture_and_outputs():
+    # latentmi 0.1.3's AECross for x_dim 50, y_dim 3, 8 latents: hidden 1024/512/256
+    def mlp(sizes):
+        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+    model = probe._build_paper(torch, 50, 3, 8)
+    n_params = sum(p.numel() for p in model.parameters())
+    expected = sum(mlp(s) for s in (
+        [50, 1024, 512, 256, 8], [3, 1024, 512, 256, 8],  # encoders
+        [8, 256, 512, 1024, 50], [8, 256, 512, 1024, 3],  # decoders
+        [8, 256, 512, 1024, 50], [8, 256, 512, 1024, 3],  # cross decoders
+    ))
+    assert n_params == expected
+    assert probe._paper_hidden(5000) == 4096 and probe._paper_hidden(2048) == 1024
+    z = probe._paper_standardise(np.c_[np.ones(5), [0.0, 0, 0, 0, 1e6]])
+    assert np.all(z[:, 0] == 0) and z.max() <= 10  # constant -> 0, clipped (latentmi)
+
+    x, labels, _ = gt.labelled_mixture(600, dim_x=20, n_classes=3, separation=6.0, seed=0)
+    res = probe.estimate_mi(x, labels, seed=1, method="paper", max_epochs=4)
+    res2 = probe.estimate_mi(x, labels, seed=1, method="paper", max_epochs=4)
+    assert res.mi == res2.mi and np.isfinite(res.mi)
+    assert res.latent_x.shape == (600, 8) and res.latent_y.shape == (600, 8)  # y one-hot, encoded
+    assert res.embedding_x.shape == (300, 8) and res.n_pairs == 8
+    assert res.params["method"] == "paper" and res.params["lr"] == 1e-4
+    # validation = the evaluation half, as latentmi; the weights at the last epoch are used
+    np.testing.assert_array_equal(res.val_idx, res.eval_idx)
+    assert len(res.history["val_loss"]) == 4
+    with pytest.raises(ValueError, match="method"):
+        probe.estimate_mi(x, labels, method="latentmi")
