@@ -42,6 +42,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,30 +268,109 @@ def _column_medians(data, indptr, out):  # pragma: no cover - compiled; via nonz
 
 
 @njit(cache=True, nogil=True)
+def _bucket_of(bits, lo, shift):  # pragma: no cover - compiled
+    return (bits - lo) >> shift
+
+
+@njit(cache=True, nogil=True)
+def _shift_for(span, n_buckets):  # pragma: no cover - compiled
+    shift = 0
+    while (span >> shift) >= n_buckets:
+        shift += 1
+    return shift
+
+
+@njit(cache=True, nogil=True)
 def _rank_value_kernel(data, indices, indptr, scale, inv_med, max_len, flat, lengths):
     # pragma: no cover - compiled; exercised through rank_value_tokens
-    """Per row: values ``data * scale[row] * inv_med[gene]``, positive ones sorted descending
-    (stable, so ties keep the ascending gene order of sorted CSR indices); the first
-    ``max_len`` gene ids + N_SPECIAL_TOKENS are written to ``flat`` from ``row * max_len``."""
-    width = 0
+    """Per row: values ``data * scale[row] * inv_med[gene]``; the positive ones in descending
+    order (ties: ascending gene), the first ``max_len`` written to ``flat[row * max_len:]`` as
+    gene + N_SPECIAL_TOKENS.
+
+    Positive float64 values order as their bit patterns (int64), so both steps bucket on bits
+    (few unpredictable branches): when a row has more than ``max_len`` values, a 1,024-bucket
+    histogram finds the bucket holding the ``max_len``-th largest and only the values from that
+    bucket up are kept; those are placed by a finer bucket pass into nearly sorted order, which
+    an insertion sort (comparing value, then gene) completes.
+    """
+    width = max_len
     for i in range(indptr.size - 1):
         width = max(width, indptr[i + 1] - indptr[i])
     vals = np.empty(width)
     genes = np.empty(width, np.int64)
+    sel_v = np.empty(width)
+    sel_g = np.empty(width, np.int64)
+    out_v = np.empty(width)
+    out_g = np.empty(width, np.int64)
+    n_coarse = 1024
+    counts = np.zeros(max(n_coarse, 2 * width) + 1, np.int64)
     for i in range(indptr.size - 1):
         k = 0
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
             v = data[p] * scale[i] * inv_med[j]
-            if v > 0:
-                vals[k] = -v
-                genes[k] = j
-                k += 1
-        order = np.argsort(vals[:k], kind="mergesort")
-        n = min(k, max_len)
+            vals[k] = v
+            genes[k] = j
+            k += v > 0  # branch-free: kept only when positive
+        if k == 0:
+            lengths[i] = 0
+            continue
+        bits = vals[:k].view(np.int64)
+        lo, hi = bits[0], bits[0]
+        for q in range(k):
+            lo = min(lo, bits[q])
+            hi = max(hi, bits[q])
+        # 1. keep the values from the bucket of the max_len-th largest up (in gene order)
+        if k > max_len:
+            shift = _shift_for(hi - lo, n_coarse)
+            counts[:n_coarse] = 0
+            for q in range(k):
+                counts[_bucket_of(bits[q], lo, shift)] += 1
+            acc, cut = 0, n_coarse - 1
+            while acc + counts[cut] < max_len:
+                acc += counts[cut]
+                cut -= 1
+            c = 0
+            for q in range(k):
+                sel_v[c] = vals[q]
+                sel_g[c] = genes[q]
+                c += _bucket_of(bits[q], lo, shift) >= cut
+        else:
+            c = k
+            sel_v[:k] = vals[:k]
+            sel_g[:k] = genes[:k]
+        # 2. bucket the kept values in descending order (stable: gene order within a bucket)
+        sb = sel_v[:c].view(np.int64)
+        lo, hi = sb[0], sb[0]
+        for q in range(c):
+            lo = min(lo, sb[q])
+            hi = max(hi, sb[q])
+        nb = 2 * c
+        shift = _shift_for(hi - lo, nb)
+        counts[: nb + 1] = 0
+        for q in range(c):
+            counts[1 + ((hi - sb[q]) >> shift)] += 1
+        for t in range(nb):
+            counts[t + 1] += counts[t]
+        for q in range(c):
+            t = (hi - sb[q]) >> shift
+            out_v[counts[t]] = sel_v[q]
+            out_g[counts[t]] = sel_g[q]
+            counts[t] += 1
+        # 3. insertion sort finishes the order inside buckets: value descending, gene ascending
+        for q in range(1, c):
+            x, y = out_v[q], out_g[q]
+            r = q - 1
+            while r >= 0 and (out_v[r] < x or (out_v[r] == x and out_g[r] > y)):
+                out_v[r + 1] = out_v[r]
+                out_g[r + 1] = out_g[r]
+                r -= 1
+            out_v[r + 1] = x
+            out_g[r + 1] = y
+        n = min(c, max_len)
         base = i * max_len
         for t in range(n):
-            flat[base + t] = genes[order[t]] + 2
+            flat[base + t] = out_g[t] + 2
         lengths[i] = n
 
 
@@ -454,12 +534,13 @@ def resolve_deepspeed_config(
 def _masked_lm_module(bert_mlm):
     """Wrap ``BertForMaskedLM`` so that the vocabulary logits are computed only at masked tokens.
 
-    ``forward(input_ids, attention_mask, positions, targets)`` takes the flat positions
+    ``forward(input_ids, positions, targets)`` takes the flat positions
     (``row * length + column``) of the masked tokens and their original ids; the loss equals
     ``BertForMaskedLM(..., labels=labels).loss`` (mean cross-entropy over the masked positions)
     without materialising ``batch × length × vocabulary`` logits, which dominate memory and time
     for 20,000–45,000 gene vocabularies, and without a boolean index (a host synchronisation on
-    a GPU: the positions come ready from the batch loader).
+    a GPU: the positions come ready from the batch loader).  The attention mask is computed
+    from the ids (``<pad>`` is 0; masking never produces it), on the device.
     """
     import torch
     from torch import nn
@@ -469,17 +550,19 @@ def _masked_lm_module(bert_mlm):
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask, positions, targets):
+        def forward(self, input_ids, positions, targets):
+            attention_mask = input_ids != PAD_TOKEN
             hidden = self.model.bert(input_ids, attention_mask=attention_mask).last_hidden_state
             picked = hidden.flatten(0, 1).index_select(0, positions)
             logits = self.model.cls(picked)
             return nn.functional.cross_entropy(logits.float(), targets)
 
         @torch.no_grad()
-        def embed(self, input_ids, attention_mask, emb_layer: int = -1):
+        def embed(self, input_ids, emb_layer: int = -1):
             """Mean over each cell's tokens of hidden layer ``n_layers + emb_layer`` (Geneformer's
             ``EmbExtractor`` convention: 0 the last layer, -1 the penultimate one)."""
             n_layers = self.model.config.num_hidden_layers
+            attention_mask = input_ids != PAD_TOKEN
             out = self.model.bert(
                 input_ids, attention_mask=attention_mask, output_hidden_states=emb_layer != 0
             )
@@ -510,17 +593,15 @@ def _digest(*arrays) -> str:
     return h.hexdigest()
 
 
-def _collate(tokens, lengths: np.ndarray, idx: np.ndarray):
+def _collate(tokens: np.ndarray, lengths: np.ndarray, idx: np.ndarray):
     """Token ids of the cells ``idx`` padded to their longest (one gather, no per-cell loop).
 
-    ``tokens`` is the ``n_cells x max_len`` token tensor of :func:`rank_value_tokens`; returns
-    ``(ids, attention_mask)``, int64 tensors ``len(idx) x max(lengths[idx])``.
+    ``tokens`` is the ``n_cells x max_len`` matrix of :func:`rank_value_tokens`; returns an
+    int32 tensor ``len(idx) x max(lengths[idx])``.
     """
     import torch
 
-    L = int(lengths[idx].max())
-    ids = tokens[torch.from_numpy(np.asarray(idx, dtype=np.int64)), :L].long()
-    return ids, (ids != PAD_TOKEN).long()
+    return torch.from_numpy(tokens[idx, : int(lengths[idx].max())])
 
 
 def _length_grouped_batches(lengths: np.ndarray, batch_size: int, rng, *, group: bool):
@@ -537,47 +618,83 @@ def _length_grouped_batches(lengths: np.ndarray, batch_size: int, rng, *, group:
     return [batches[k] for k in order]
 
 
-def _mask_tokens(ids, cfg: GeneformerConfig, n_vocab: int, generator):
-    """BERT masking of the non-pad tokens: returns (masked ids, labels with -100 elsewhere).
+def _bernoulli_positions(n: int, p: float, rng) -> np.ndarray:
+    """Ascending positions in ``range(n)`` of independent Bernoulli(``p``) successes, drawn as
+    geometric gaps (about ``n * p`` draws instead of ``n``)."""
+    if p <= 0 or n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if p >= 1:
+        return np.arange(n, dtype=np.int64)
+    m = int(n * p + 6 * math.sqrt(n * p * (1 - p)) + 16)
+    pos = np.cumsum(rng.geometric(p, size=m)) - 1
+    while pos[-1] < n - 1:  # rare: the draw fell short of the end
+        pos = np.concatenate([pos, pos[-1] + np.cumsum(rng.geometric(p, size=m))])
+    return pos[: np.searchsorted(pos, n)]
 
-    Whole-tensor operations (no boolean-indexed assignment); the three random draws are the
-    same, in the same order, as in earlier versions, so a seed gives the same masks.
+
+def _mask_block(ids: np.ndarray, cfg: GeneformerConfig, n_vocab: int, rng):
+    """BERT masking of the non-pad tokens of a block of padded token rows (numpy, whole block).
+
+    Each non-pad token is chosen independently with probability ``mask_probability``; a chosen
+    token becomes ``<mask>`` with probability ``mask_replace_fraction``, a uniformly drawn gene
+    token with probability ``mask_random_fraction`` and stays otherwise (the collator Geneformer
+    uses).  Returns ``(masked ids, positions, targets)``: a masked copy of ``ids``, the flat
+    positions of the chosen tokens (ascending) and their original ids; ``ids`` is not modified.
     """
-    import torch
-
-    candidates = ids != PAD_TOKEN
-    prob = torch.full(ids.shape, cfg.mask_probability)
-    chosen = torch.bernoulli(prob, generator=generator).bool() & candidates
-    labels = torch.where(chosen, ids, -100)
-    u = torch.rand(ids.shape, generator=generator)
-    to_mask = chosen & (u < cfg.mask_replace_fraction)
-    to_random = (
-        chosen
-        & (u >= cfg.mask_replace_fraction)
-        & (u < cfg.mask_replace_fraction + cfg.mask_random_fraction)
+    flat = np.ascontiguousarray(ids).reshape(-1)
+    pos = _bernoulli_positions(flat.size, cfg.mask_probability, rng)
+    pos = pos[flat[pos] != PAD_TOKEN]
+    targets = flat[pos].astype(np.int64)
+    masked = flat.copy()
+    u = rng.random(pos.size)
+    to_mask = u < cfg.mask_replace_fraction
+    masked[pos[to_mask]] = MASK_TOKEN
+    to_random = ~to_mask & (u < cfg.mask_replace_fraction + cfg.mask_random_fraction)
+    masked[pos[to_random]] = rng.integers(
+        N_SPECIAL_TOKENS, n_vocab, int(to_random.sum()), dtype=masked.dtype
     )
-    random_tokens = torch.randint(N_SPECIAL_TOKENS, n_vocab, ids.shape, generator=generator)
-    masked = torch.where(to_mask, MASK_TOKEN, torch.where(to_random, random_tokens, ids))
-    return masked, labels
+    return masked.reshape(ids.shape), pos, targets
 
 
-def _masked_batch(tokens, lengths, idx, cfg, n_vocab, generator, *, ensure_label: bool):
-    """One training/validation batch: ``(masked ids, attention mask, positions, targets)``.
+def _batch_stream(tokens, lengths, batches, cfg, n_vocab, rng, *, ensure_label, block=16384):
+    """Masked batches ``(ids, positions, targets)`` as CPU tensors (int32 ids, int64 others).
 
-    ``positions`` are the flat indices of the masked tokens and ``targets`` their original ids
-    (what :func:`_masked_lm_module`'s forward takes).  With ``ensure_label``, a batch in which
-    no token was chosen keeps its first token as a target (so that every process steps).
+    ``batches`` are arrays of rows of ``tokens`` (``n x max_len``, :func:`rank_value_tokens`).
+    Work is done per block of consecutive batches (about ``block`` cells): one gather of their
+    token rows, one masking draw (:func:`_mask_block`) and one pass over the masked positions;
+    a batch is then views of the block, padded to its own longest cell.  ``positions`` are the
+    flat indices (``row * length + column``) of the masked tokens in the batch and ``targets``
+    their original ids.  With ``ensure_label``, a batch without a masked token takes its first
+    token as the target (so that every process steps alike); without, it is skipped.
     """
     import torch
 
-    ids, att = _collate(tokens, lengths, idx)
-    masked, labels = _mask_tokens(ids, cfg, n_vocab, generator)
-    flat = labels.flatten()
-    positions = torch.nonzero(flat != -100).squeeze(1)
-    if ensure_label and positions.numel() == 0:
-        positions = torch.zeros(1, dtype=torch.int64)
-        return masked, att, positions, ids.flatten()[:1]
-    return masked, att, positions, flat[positions]
+    i = 0
+    while i < len(batches):
+        sizes = np.fromiter((len(b) for b in batches[i:]), dtype=np.int64, count=-1)
+        n_take = max(1, int(np.searchsorted(np.cumsum(sizes), block, side="right")))
+        group, sizes = batches[i : i + n_take], sizes[:n_take]
+        i += n_take
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        rows = np.concatenate(group)
+        row_len = lengths[rows]
+        blens = np.maximum.reduceat(row_len, starts[:-1])
+        ids = tokens[rows, : int(blens.max())]
+        masked, flat_pos, targets = _mask_block(ids, cfg, n_vocab, rng)
+        r, c = np.divmod(flat_pos, ids.shape[1])
+        which = np.repeat(np.arange(n_take), sizes)[r]
+        positions = (r - starts[which]) * blens[which] + c
+        bounds = np.searchsorted(r, starts)
+        for k in range(n_take):
+            s, e, L = starts[k], starts[k + 1], blens[k]
+            a, b = bounds[k], bounds[k + 1]
+            if a == b:
+                if not ensure_label:
+                    continue
+                pos, tgt = np.zeros(1, np.int64), ids[s, :1].astype(np.int64)
+            else:
+                pos, tgt = positions[a:b], targets[a:b]
+            yield torch.from_numpy(masked[s:e, :L]), torch.from_numpy(pos), torch.from_numpy(tgt)
 
 
 def _prefetch(batches, device, *, depth: int = 4):
@@ -779,12 +896,11 @@ class GeneformerModel(BaseModel):
 
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        gen = torch.Generator().manual_seed(cfg.seed)
+        mask_rng = np.random.default_rng([cfg.seed, 0])
         bert = BertForMaskedLM(cfg.bert_config(n_genes))
         module = _masked_lm_module(bert)
 
         tr_tokens, tr_lengths_all, tr_cells = train
-        tr_tokens = torch.from_numpy(np.array(tr_tokens))
         lengths = tr_lengths_all[tr_cells]
         n_batches = math.ceil(tr_cells.size / cfg.batch_size)
         steps_per_epoch = max(1, n_batches // world) if distributed else n_batches
@@ -851,7 +967,6 @@ class GeneformerModel(BaseModel):
 
         # validation batches: fixed cells, order and masks, made once and kept on the device
         va_tokens, va_lengths_all, va_cells = val
-        va_tokens = torch.from_numpy(np.array(va_tokens))
         if cfg.eval_max_cells is not None and va_cells.size > cfg.eval_max_cells:
             keep = np.sort(
                 np.random.default_rng(cfg.seed + 2).choice(
@@ -860,24 +975,24 @@ class GeneformerModel(BaseModel):
             )
             va_cells = va_cells[keep]
         va_cells = va_cells[np.argsort(-va_lengths_all[va_cells], kind="stable")]
-        g_val = torch.Generator().manual_seed(cfg.seed + 1)
-        val_batches = []
-        for i in range(0, va_cells.size, cfg.eval_batch_size):
-            b = _masked_batch(
-                va_tokens, va_lengths_all, va_cells[i : i + cfg.eval_batch_size], cfg, n_vocab,
-                g_val, ensure_label=False,
+        val_batches = [
+            tuple(t.to(device) for t in batch)
+            for batch in _batch_stream(
+                va_tokens, va_lengths_all,
+                [va_cells[i : i + cfg.eval_batch_size]
+                 for i in range(0, va_cells.size, cfg.eval_batch_size)],
+                cfg, n_vocab, np.random.default_rng([cfg.seed, 1]), ensure_label=False,
             )
-            if b[2].numel():
-                val_batches.append(tuple(t.to(device) for t in b))
+        ]
 
         def evaluate() -> float:
             module.eval()
             tot = torch.zeros((), dtype=torch.float64, device=device)
             n = 0
             with torch.no_grad():
-                for mids, att, pos, tgt in val_batches:
+                for mids, pos, tgt in val_batches:
                     with autocast():
-                        loss = module(mids, att, pos, tgt)
+                        loss = module(mids, pos, tgt)
                     tot += loss.double() * tgt.numel()
                     n += tgt.numel()
             module.train()
@@ -888,28 +1003,27 @@ class GeneformerModel(BaseModel):
                 value = float(t) / world
             return value
 
-        def epoch_batches(batches):
-            for b in batches:
-                yield _masked_batch(
-                    tr_tokens, tr_lengths_all, tr_cells[b], cfg, n_vocab, gen, ensure_label=True
-                )
-
         history = {"step": [], "train_loss": [], "val_loss": []}
         best, best_state, bad = math.inf, None, 0
         has_val = len(val_batches) > 0
-        step, n_running, stop = 0, 0, False
+        step, seen, n_running, stop = 0, 0, 0, False
         running = torch.zeros((), dtype=torch.float64, device=device)
         module.train()
         bar = tqdm(total=total_steps, desc="Geneformer", disable=not progress or rank != 0)
+        t_start = time.perf_counter()
         for _epoch in range(self.max_epochs_):
             batches = _length_grouped_batches(
                 lengths, cfg.batch_size, rng, group=cfg.group_by_length
             )
             if distributed:
                 batches = batches[: steps_per_epoch * world][rank::world]
-            for mids, att, pos, tgt in _prefetch(epoch_batches(batches), device):
+            stream = _batch_stream(
+                tr_tokens, tr_lengths_all, [tr_cells[b] for b in batches], cfg, n_vocab, mask_rng,
+                ensure_label=True,
+            )
+            for mids, pos, tgt in _prefetch(stream, device):
                 with autocast():
-                    loss = train_module(mids, att, pos, tgt)
+                    loss = train_module(mids, pos, tgt)
                 if distributed:
                     engine.backward(loss)
                     engine.step()
@@ -920,6 +1034,7 @@ class GeneformerModel(BaseModel):
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                 step += 1
+                seen += mids.shape[0]
                 running += loss.detach().double()  # stays on the device: no host sync per step
                 n_running += 1
                 bar.update(1)
@@ -946,6 +1061,11 @@ class GeneformerModel(BaseModel):
                                 break
             if stop:
                 break
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        # the training loop's wall time (evaluations included) and the cells it stepped on
+        self.train_seconds_ = time.perf_counter() - t_start
+        self.cells_seen_ = seen
         bar.close()
         if best_state is not None:
             module.load_state_dict(best_state)
@@ -963,7 +1083,6 @@ class GeneformerModel(BaseModel):
 
         emb_layer = self._check_emb_layer()
         tokens, lengths = self._tokens(X)
-        tokens_t = torch.from_numpy(np.array(tokens))
         Z = np.zeros((len(lengths), self.config.hidden_size), dtype=np.float32)
         nonempty = np.flatnonzero(lengths > 0)
         order = nonempty[np.argsort(-lengths[nonempty], kind="stable")]
@@ -972,14 +1091,14 @@ class GeneformerModel(BaseModel):
         out = []
         self.module_.eval()
         with torch.no_grad():
-            for ids, att in _prefetch(
-                (_collate(tokens_t, lengths, idx) for idx in chunks), self.device_
+            for (ids,) in _prefetch(
+                ((_collate(tokens, lengths, idx),) for idx in chunks), self.device_
             ):
                 if self.autocast_dtype_ is not None:
                     with torch.autocast(device_type=self.device_.type, dtype=self.autocast_dtype_):
-                        out.append(self.module_.embed(ids, att, emb_layer))
+                        out.append(self.module_.embed(ids, emb_layer))
                 else:
-                    out.append(self.module_.embed(ids, att, emb_layer))
+                    out.append(self.module_.embed(ids, emb_layer))
         if out:
             Z[order] = torch.cat(out).cpu().numpy()  # one copy back to the host
         return Z
