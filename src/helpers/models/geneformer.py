@@ -30,9 +30,13 @@ Multi-GPU training with DeepSpeed
     The ``"auto"`` entries of the JSON are filled from the model's configuration by
     :func:`resolve_deepspeed_config` (64 cells per GPU as in Table S1, learning rate, weight decay,
     warm-up and total steps), every process trains on its own share of each epoch's batches and
-    the validation loss is averaged over processes before the early-stopping decision.  This path
-    needs ``pip install deepspeed`` and CUDA GPUs; it could not be run where this package was
-    written (CPU only), so only the configuration resolution is tested.
+    the validation loss is averaged over processes before the early-stopping decision.  The
+    configuration asks for PyTorch's AdamW (``"torch_adam": true``), so no DeepSpeed extension has
+    to be compiled.  Started without the launcher (e.g. ``model.fit`` in a notebook on one GPU),
+    the model sets up a one-process group itself.  This path needs ``pip install deepspeed`` and
+    CUDA GPUs: ``tests/test_models.py::test_geneformer_trains_with_deepspeed_like_the_plain_path``
+    runs it where both exist and is skipped, saying which is missing, elsewhere (it has not yet
+    run on a GPU: no GPU was available where this was written).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ __all__ = [
     "N_SPECIAL_TOKENS",
     "GeneformerConfig",
     "GeneformerModel",
+    "loss_curves",
     "nonzero_median",
     "rank_value_encode",
     "rank_value_tokens",
@@ -580,8 +585,10 @@ def _masked_lm_module(bert_mlm):
 #: Token matrices of the last few count matrices tokenised, keyed by content (counts, genes,
 #: medians, length, scale): the training cells are tokenised once per fit, and embedding the
 #: same cells again (or another model with the same genes and medians) reuses them.
+#: At most ``_TOKEN_CACHE_SIZE`` entries and ``_TOKEN_CACHE_BYTES`` bytes of tokens are kept.
 _TOKEN_CACHE: OrderedDict = OrderedDict()
 _TOKEN_CACHE_SIZE = 4
+_TOKEN_CACHE_BYTES = 2 * 2**30
 
 
 def _digest(*arrays) -> str:
@@ -830,8 +837,11 @@ class GeneformerModel(BaseModel):
         )
         out[0].flags.writeable = False
         out[1].flags.writeable = False
-        _TOKEN_CACHE[key] = out
-        while len(_TOKEN_CACHE) > _TOKEN_CACHE_SIZE:
+        if out[0].nbytes <= _TOKEN_CACHE_BYTES:
+            _TOKEN_CACHE[key] = out
+        while len(_TOKEN_CACHE) > _TOKEN_CACHE_SIZE or (
+            sum(t.nbytes for t, _ in _TOKEN_CACHE.values()) > _TOKEN_CACHE_BYTES
+        ):
             _TOKEN_CACHE.popitem(last=False)
         return out
 
@@ -1121,3 +1131,54 @@ class GeneformerModel(BaseModel):
         with torch.device("meta"):
             model = BertForMaskedLM(config.bert_config(n_genes))
         return model.num_parameters()
+
+
+# --------------------------------------------------------------------------------------------
+# Training curves across noise levels (Supplementary Fig. S1)
+# --------------------------------------------------------------------------------------------
+def loss_curves(data, levels, *, corrupt, profile: str = "quick", seed: int = 0, **overrides):
+    """Geneformer's training and validation loss at each noise level of one dataset.
+
+    For every ``level``, ``corrupt(data, level, seed=seed)`` gives the noisy cells and the
+    level's x value (for counts :func:`helpers.noise.thin`: mean UMIs per cell); a Geneformer of
+    ``profile`` (with ``overrides``) is fitted on them (its own 80/20 validation split) and its
+    ``history_`` becomes rows.  ``data`` is not modified.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per evaluation: ``level``, ``x``, ``step``, ``train_loss``, ``val_loss``, and
+        per fit ``best_val_loss``, ``steps_trained``, ``n_cells``, ``fit_seconds``.
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np
+    >>> from helpers.noise import thin
+    >>> cells = ad.AnnData(np.random.default_rng(0).poisson(3.0, (60, 30)).astype(np.float32))
+    >>> curves = loss_curves(cells, [1.0, 0.3], corrupt=thin, profile="smoke",
+    ...                      sample_budget=60, eval_steps=2)
+    >>> sorted(curves["level"].unique()), list(curves.columns[:5])
+    ([0.3, 1.0], ['level', 'x', 'step', 'train_loss', 'val_loss'])
+    """
+    import pandas as pd
+
+    from . import make_model
+
+    rows = []
+    for level in levels:
+        noisy, x = corrupt(data, level, seed=seed)
+        model = make_model("Geneformer", profile=profile, seed=seed, **overrides)
+        t = time.perf_counter()
+        model.fit(noisy, progress=False)
+        seconds = time.perf_counter() - t
+        h = model.history_
+        for k, step in enumerate(h["step"]):
+            rows.append({
+                "level": float(level), "x": float(x), "step": int(step),
+                "train_loss": float(h["train_loss"][k]),
+                "val_loss": float(h["val_loss"][k]) if k < len(h["val_loss"]) else math.nan,
+                "best_val_loss": float(model.best_val_loss_),
+                "steps_trained": int(model.steps_trained_), "n_cells": int(noisy.n_obs),
+                "fit_seconds": seconds,
+            })
+    return pd.DataFrame(rows)
