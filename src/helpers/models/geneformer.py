@@ -1157,7 +1157,7 @@ def loss_curves(data, levels, *, corrupt, profile: str = "quick", seed: int = 0,
     >>> cells = ad.AnnData(np.random.default_rng(0).poisson(3.0, (60, 30)).astype(np.float32))
     >>> curves = loss_curves(cells, [1.0, 0.3], corrupt=thin, profile="smoke",
     ...                      sample_budget=60, eval_steps=2)
-    >>> sorted(curves["level"].unique()), list(curves.columns[:5])
+    >>> sorted(curves["level"].unique().tolist()), list(curves.columns[:5])
     ([0.3, 1.0], ['level', 'x', 'step', 'train_loss', 'val_loss'])
     """
     import pandas as pd
