@@ -725,7 +725,7 @@ def _prefetch(batches, device, *, depth: int = 4):
     def work():
         try:
             for batch in batches:
-                item = tuple(t.pin_memory() for t in batch)
+                item = tuple(t.contiguous().pin_memory() for t in batch)
                 while not stop.is_set():
                     try:
                         q.put(item, timeout=0.1)
