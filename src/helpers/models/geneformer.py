@@ -127,7 +127,8 @@ class GeneformerConfig:
         not only their order), at equal or up to twice the time (25-30 s per fit).  The 3e-3
         learning rate trained no better at 5,000 samples and diverged over longer schedules.
         Far fewer steps than the paper: the quick profile shows the pipeline, not a converged
-        Geneformer.
+        Geneformer.  (Those MI values were measured with the last layer as the embedding and
+        the earlier per-batch masking draws; the default is now the penultimate layer.)
     ``smoke``
         500 highly variable genes, 32 tokens, batch 16, ``sample_budget = 1,000``, at most 4
         epochs, validation on at most 200 cells: seconds.
