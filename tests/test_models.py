@@ -391,6 +391,91 @@ def test_geneformer_external_validation_and_hvg_subset(train, test_cells):
     assert m.embed(test_cells).shape == (200, 256)
 
 
+def test_geneformer_embeds_the_layer_asked_for(train, test_cells):
+    """emb_layer follows Geneformer's EmbExtractor: -1 the penultimate layer (default), 0 the
+    last, -n_layers the token embeddings; each is the mean over the cell's tokens."""
+    import dataclasses
+
+    import torch
+
+    m = make_model("Geneformer", profile="smoke", seed=0, **{**GF_FAST, "sample_budget": 200})
+    assert m.config.emb_layer == -1
+    m.fit(train, progress=False)
+    cells = test_cells[:30]
+    tokens = m.tokenize(cells)
+    bert = m.module_.model.bert
+    n_layers = m.config.num_hidden_layers
+    expected = {}
+    with torch.no_grad():
+        for layer in (-1, 0, -n_layers):
+            rows = []
+            for t in tokens:
+                ids = torch.as_tensor(t, dtype=torch.long)[None]
+                hs = bert(ids, output_hidden_states=True).hidden_states  # embeddings + layers
+                rows.append(hs[n_layers + layer][0].mean(0).numpy())
+            expected[layer] = np.array(rows)
+    Z = {}
+    for layer in (-1, 0, -n_layers):
+        m.config = dataclasses.replace(m.config, emb_layer=layer)
+        Z[layer] = m.embed(cells)
+        np.testing.assert_allclose(Z[layer], expected[layer], rtol=1e-4, atol=1e-5)
+    # the layers differ: the default is not the last layer
+    assert np.abs(Z[-1] - Z[0]).max() > 1e-2
+    for bad in (1, -n_layers - 1, 0.5):
+        m.config = dataclasses.replace(m.config, emb_layer=bad)
+        with pytest.raises(ValueError, match="emb_layer"):
+            m.embed(cells)
+    with pytest.raises(ValueError, match="emb_layer"):
+        make_model("Geneformer", profile="smoke", emb_layer=2).fit(train, progress=False)
+
+
+def test_geneformer_tokens_are_cached_by_content(train):
+    from helpers.models import geneformer as gf
+
+    m = make_model("Geneformer", profile="smoke", seed=0, **{**GF_FAST, "sample_budget": 100})
+    m.fit(train, progress=False)
+    X = hm.check_counts(train)
+    first = m._tokens(X)
+    assert m._tokens(X.copy()) is first  # same counts, genes and medians: no second pass
+    assert not first[0].flags.writeable  # shared between callers: read-only
+    other = X.copy()
+    other.data[0] += 1
+    assert m._tokens(other) is not first
+    assert len(gf._TOKEN_CACHE) <= gf._TOKEN_CACHE_SIZE
+
+
+def _deepspeed_skip_reason() -> str | None:
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("deepspeed") is None:
+        return "deepspeed is not installed (pip install deepspeed; it needs CUDA GPUs)"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU: the DeepSpeed path trains on GPUs only"
+    return None
+
+
+@pytest.mark.skipif(_deepspeed_skip_reason() is not None,
+                    reason=str(_deepspeed_skip_reason()))
+def test_geneformer_trains_with_deepspeed_like_the_plain_path(train, test_cells):
+    """ZeRO-2 with the project's configuration, one process: the loss curve follows the plain
+    path's and the embedding keeps the clusters."""
+    cfg = {**GF_FAST, "sample_budget": 1600, "eval_steps": 10}
+    plain = make_model("Geneformer", profile="smoke", seed=0, **cfg).fit(train, progress=False)
+    ds = make_model(
+        "Geneformer", profile="smoke", seed=0,
+        deepspeed=str(REPO / "configs" / "deepspeed_geneformer.json"), **cfg,
+    ).fit(train, progress=False)
+    assert ds.steps_trained_ >= 2 * cfg["eval_steps"] and len(ds.history_["val_loss"]) >= 2
+    v_ds, v_plain = np.array(ds.history_["val_loss"]), np.array(plain.history_["val_loss"])
+    assert np.isfinite(v_ds).all() and v_ds.min() < v_ds[0]
+    assert abs(v_ds.min() - v_plain.min()) < 0.1 * v_plain.min()
+    Z = ds.embed(test_cells)
+    acc = knn_accuracy(ds.embed(train), train.obs["label"], Z, test_cells.obs["label"])
+    assert acc > 0.75, acc
+
+
 # --------------------------------------------------------------------------------------------
 # Parameter counts (Table S3) against independent formulas
 # --------------------------------------------------------------------------------------------
@@ -487,29 +572,133 @@ def test_deepspeed_config_resolves_from_the_model_config():
 # Geneformer training internals: masking and length-grouped batches
 # --------------------------------------------------------------------------------------------
 def test_bert_masking_proportions_and_pads():
-    import torch
-
-    from helpers.models.geneformer import MASK_TOKEN, PAD_TOKEN, _mask_tokens
+    from helpers.models.geneformer import MASK_TOKEN, PAD_TOKEN, _mask_block
 
     cfg = GeneformerConfig()
-    ids = torch.randint(2, 1002, (400, 100))
+    ids = np.random.default_rng(0).integers(2, 1002, (400, 100)).astype(np.int32)
     ids[:, 80:] = PAD_TOKEN
-    masked, labels = _mask_tokens(ids, cfg, 1002, torch.Generator().manual_seed(0))
-    chosen = labels != -100
+    before = ids.copy()
+    masked, pos, targets = _mask_block(ids, cfg, 1002, np.random.default_rng(1))
+    np.testing.assert_array_equal(ids, before)  # the input is not modified
+    chosen = np.zeros(ids.size, bool)
+    chosen[pos] = True
+    chosen = chosen.reshape(ids.shape)
+    assert np.all(np.diff(pos) > 0)  # ascending, no repeats
     assert not chosen[:, 80:].any()  # pads are never masked
-    assert torch.equal(labels[chosen], ids[chosen])  # labels are the original tokens
-    assert torch.equal(masked[~chosen], ids[~chosen])  # the rest is untouched
-    frac = chosen[:, :80].float().mean().item()
-    assert frac == pytest.approx(0.15, abs=0.005)
+    np.testing.assert_array_equal(targets, ids[chosen])  # targets are the original tokens
+    np.testing.assert_array_equal(masked[~chosen], ids[~chosen])  # the rest is untouched
+    assert chosen[:, :80].mean() == pytest.approx(0.15, abs=0.005)
     to_mask = (masked == MASK_TOKEN) & chosen
     kept = (masked == ids) & chosen
     replaced = chosen & ~to_mask & ~kept
-    n = chosen.sum().item()
-    assert to_mask.sum().item() / n == pytest.approx(0.8, abs=0.02)
+    n = chosen.sum()
+    assert to_mask.sum() / n == pytest.approx(0.8, abs=0.02)
     # 10 % random genes (a random draw equal to the original counts as kept: ~0.1 % of them)
-    assert replaced.sum().item() / n == pytest.approx(0.1, abs=0.015)
-    assert kept.sum().item() / n == pytest.approx(0.1, abs=0.015)
-    assert (masked[replaced] >= 2).all()  # random replacements are gene tokens
+    assert replaced.sum() / n == pytest.approx(0.1, abs=0.015)
+    assert kept.sum() / n == pytest.approx(0.1, abs=0.015)
+    assert (masked[replaced] >= 2).all() and (masked[replaced] < 1002).all()
+    # every position is chosen independently: a per-column rate is flat too
+    col = chosen[:, :80].mean(axis=0)
+    assert col.min() > 0.09 and col.max() < 0.21
+
+
+def test_bernoulli_positions_are_independent_successes():
+    from helpers.models.geneformer import _bernoulli_positions
+
+    rng = np.random.default_rng(3)
+    for n, p in ((1, 0.5), (7, 0.15), (200_000, 0.15), (1000, 0.999)):
+        pos = _bernoulli_positions(n, p, rng)
+        assert pos.min(initial=0) >= 0 and pos.max(initial=0) < n
+        assert np.all(np.diff(pos) > 0)
+    pos = _bernoulli_positions(200_000, 0.15, rng)
+    assert pos.size / 200_000 == pytest.approx(0.15, abs=0.003)
+    gaps = np.diff(pos)
+    assert gaps.mean() == pytest.approx(1 / 0.15, rel=0.02)  # geometric gaps
+    assert (gaps == 1).mean() == pytest.approx(0.15, abs=0.01)
+    assert _bernoulli_positions(10, 0.0, rng).size == 0
+    assert _bernoulli_positions(10, 1.0, rng).tolist() == list(range(10))
+
+
+def _reference_rank_value(X, medians, max_len, target_sum):
+    """Per-cell rank-value encoding written plainly (the earlier implementation)."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    totals = np.asarray(X.sum(axis=1)).ravel()
+    out = []
+    for i in range(X.shape[0]):
+        row = X[i]
+        idx, cnt = row.indices, row.data
+        scale = target_sum / totals[i] if totals[i] > 0 else 0.0
+        med = medians[idx]
+        ok = np.isfinite(med) & (med > 0)
+        val = np.where(ok, cnt * scale * (1.0 / np.where(ok, med, 1.0)), 0.0)
+        keep = val > 0
+        idx, val = idx[keep], val[keep]
+        order = np.lexsort((idx, -val))[:max_len]
+        out.append((idx[order] + 2).tolist())
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rank_value_tokens_match_a_plain_per_cell_encoding(seed):
+    from helpers.models.geneformer import rank_value_tokens
+
+    rng = np.random.default_rng(seed)
+    n_cells, n_genes = 300, 400
+    # small integer counts and medians from a short list: many exact ties between genes
+    dense = rng.poisson(rng.gamma(0.3, 2.0, (n_cells, n_genes)))
+    dense[:5] = 0  # cells without counts
+    dense[5, :] = 3  # a cell where every gene ties
+    X = sp.csr_matrix(dense.astype(np.float32))
+    medians = rng.choice([0.5, 1.0, 2.0, 4.0, np.nan, 0.0], n_genes)
+    for max_len in (1, 7, 64, 400):
+        tokens, lengths = rank_value_tokens(X, medians, max_len=max_len, target_sum=10.0)
+        want = _reference_rank_value(X, medians, max_len, 10.0)
+        assert tokens.shape == (n_cells, max_len) and tokens.dtype == np.int32
+        assert lengths.tolist() == [len(w) for w in want]
+        assert [t[:n].tolist() for t, n in zip(tokens, lengths, strict=True)] == want
+        assert all((t[n:] == 0).all() for t, n in zip(tokens, lengths, strict=True))
+    # unsorted CSR indices give the same tokens
+    shuffled = X.copy()
+    for i in range(n_cells):
+        lo, hi = shuffled.indptr[i], shuffled.indptr[i + 1]
+        perm = rng.permutation(hi - lo) + lo
+        shuffled.indices[lo:hi] = shuffled.indices[perm]
+        shuffled.data[lo:hi] = shuffled.data[perm]
+    shuffled.has_sorted_indices = False
+    got, _ = rank_value_tokens(shuffled, medians, max_len=64, target_sum=10.0)
+    np.testing.assert_array_equal(got, rank_value_tokens(X, medians, max_len=64,
+                                                         target_sum=10.0)[0])
+
+
+def test_batch_stream_collates_each_cell_once_with_little_padding():
+    import torch
+
+    from helpers.models.geneformer import _batch_stream, _length_grouped_batches
+
+    rng = np.random.default_rng(0)
+    n, max_len = 500, 40
+    lengths = rng.integers(1, max_len + 1, n)
+    tokens = np.zeros((n, max_len), np.int32)
+    for i, L in enumerate(lengths):
+        tokens[i, :L] = rng.integers(2, 300, L)
+    rows = rng.permutation(n)[:450]  # a subset of the matrix, as a train split
+    batches = [rows[b] for b in _length_grouped_batches(lengths[rows], 16, rng, group=True)]
+    cfg = GeneformerConfig()
+    seen, n_chosen = [], 0
+    out = list(_batch_stream(tokens, lengths, batches, cfg, 300, np.random.default_rng(1),
+                             ensure_label=True, block=100))
+    assert len(out) == len(batches)
+    for b, (ids, pos, tgt) in zip(batches, out, strict=True):
+        assert ids.shape == (len(b), lengths[b].max())  # padded to its own longest cell
+        restored = ids.flatten().long()
+        restored[pos] = tgt
+        np.testing.assert_array_equal(restored.view(ids.shape).numpy(),
+                                      tokens[b, : lengths[b].max()])
+        assert pos.dtype == tgt.dtype == torch.int64 and len(pos) >= 1
+        seen.extend(b.tolist())
+        n_chosen += len(pos)
+    assert sorted(seen) == sorted(rows.tolist())
+    assert n_chosen / lengths[rows].sum() == pytest.approx(0.15, abs=0.02)
 
 
 def test_length_grouped_batches_cover_every_cell_once():

@@ -15,7 +15,7 @@ name                  dim    what it is
 ``RandomProjection``  16     Gaussian random projection of raw counts (random_state 42)
 ``PCA``               16     normalise, log1p, 750 HVGs, standardise, truncated SVD
 ``SCVI``              16     scvi-tools VAE (1 × 512 hidden, ZINB); posterior-mean latent
-``Geneformer``        256    BERT on rank-value encoded genes; mean of the last hidden layer
+``Geneformer``        256    BERT on rank-value encoded genes; mean of the penultimate layer
 ====================  =====  ===============================================================
 
 Profiles (``profile=``): ``"smoke"`` (seconds on ~500 cells, for CI), ``"quick"`` (the default
