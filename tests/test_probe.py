@@ -319,3 +319,9 @@ def test_paper_method_architecture_and_outputs():
     assert len(res.history["val_loss"]) == 4
     with pytest.raises(ValueError, match="method"):
         probe.estimate_mi(x, labels, method="latentmi")
+
+
+def test_a_negative_seed_is_refused_clearly():
+    x = np.random.default_rng(0).normal(size=(200, 3))
+    with pytest.raises(ValueError, match="non-negative integer"):
+        probe.latent_mi(x, x[:, 0], seed=-1)

@@ -814,6 +814,9 @@ def estimate_mi(
     import torch
 
     t0 = time.perf_counter()
+    from ._checks import check_seed
+
+    seed = check_seed(seed)
     y = _align_y(x, y)
     x = _check_x(x)
     kind, yarr = _prepare_y(y, y_kind)
