@@ -277,6 +277,8 @@ def page_problems(report: dict, events: list[dict]) -> list[str]:
             url = urls.get(p.get("requestId"), "")
             if not url.startswith(LOCAL_SCHEMES):
                 continue  # the blocked external request, reported as such
+            if url.startswith("data:"):
+                continue  # an inline resource (e.g. a library's icon), not a file of the book
             missing.add(f"{url} ({p.get('errorText', 'failed')})")
         elif e["method"] == "Runtime.exceptionThrown":
             d = p["exceptionDetails"]
