@@ -325,3 +325,19 @@ def test_a_negative_seed_is_refused_clearly():
     x = np.random.default_rng(0).normal(size=(200, 3))
     with pytest.raises(ValueError, match="non-negative integer"):
         probe.latent_mi(x, x[:, 0], seed=-1)
+
+
+def test_rare_classes_do_not_stop_the_label_estimate():
+    # a labelled sample whose evaluation part holds a class of 2 and a class of 1 (the smallest
+    # day of a small time course, say): estimated on the others, close to the estimate without them
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 500)
+    x = rng.normal(size=(1000, 1)) + 2.0 * labels[:, None]
+    common = probe.ksg_mi(x, labels, discrete_y=True).mean()
+    xr = np.vstack([x, [[5.0], [5.2], [9.0]]])
+    rare = np.concatenate([labels, [2, 2, 3]])
+    with_rare = probe.ksg_mi(xr, rare, discrete_y=True)
+    assert np.isfinite(with_rare).all() and len(with_rare) == 1003
+    assert abs(with_rare.mean() - common) < 0.05
+    with pytest.raises(ValueError, match="single sample"):
+        probe.ksg_mi(x[:10], np.arange(10), discrete_y=True)

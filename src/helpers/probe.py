@@ -191,16 +191,27 @@ def ksg_mi(
         if len(codes) != n:
             msg = "x and y must have the same number of samples"
             raise ValueError(msg)
+        counts = np.bincount(codes)
+        single = counts[codes] < 2
+        if single.any():  # a class seen once carries no neighbour: estimate on the others
+            keep = ~single
+            if keep.sum() <= 1:
+                msg = "every class has a single sample; the MI cannot be estimated"
+                raise ValueError(msg)
+            out = np.empty(n)
+            out[keep] = ksg_mi(x[keep], np.asarray(y).ravel()[keep], k=k, discrete_y=True,
+                               seed=seed)
+            out[single] = out[keep].mean()  # so that the mean is the estimate on the others
+            return out
+        # classes smaller than k + 1 use their own k_c = size - 1 (as scikit-learn's mixed MI)
+        kc = np.minimum(k, counts - 1)[codes]
         eps = np.empty(n)
-        ny = np.empty(n)
+        ny = counts[codes].astype(float)
         for c in np.unique(codes):
             idx = np.flatnonzero(codes == c)
-            ny[idx] = idx.size
-            if idx.size <= k:
-                msg = f"every class needs more than k={k} samples; one has {idx.size}"
-                raise ValueError(msg)
-            d, _ = cKDTree(x[idx]).query(x[idx], k=k + 1, p=np.inf)
-            eps[idx] = d[:, k]
+            kk = int(min(k, idx.size - 1))
+            d, _ = cKDTree(x[idx]).query(x[idx], k=kk + 1, p=np.inf)
+            eps[idx] = d[:, kk]
     else:
         y = np.asarray(y, dtype=float)
         y = _jitter(y.reshape(len(y), -1), rng)
@@ -213,7 +224,8 @@ def ksg_mi(
     nx = cKDTree(x).query_ball_point(x, radius, p=np.inf, return_length=True)
     if not discrete_y:
         ny = cKDTree(y).query_ball_point(y, radius, p=np.inf, return_length=True)
-    return (digamma(k) + digamma(n) - digamma(nx) - digamma(ny)) / _LOG2
+        kc = k
+    return (digamma(kc) + digamma(n) - digamma(nx) - digamma(ny)) / _LOG2
 
 
 # ----------------------------------------------------------------------------- splits
