@@ -9,7 +9,9 @@ their ratio, and whether the two runs measured exactly the same rows.
     PYTHONPATH=src python benchmarks/sweep.py --task sc_protein --profile smoke --models PCA SCVI
 
 The workers each run one job at a time with one torch thread (the models' setting at smoke and
-quick), so on a machine with ``W`` free cores the ideal ratio is about ``min(W, workers)``.
+quick), so on a machine with ``W`` free cores the ideal ratio is about ``min(W, workers)`` when
+the serial run is held to one thread too (``OMP_NUM_THREADS=1``); with more BLAS threads the
+serial run already uses several cores for its numpy work.
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ def main() -> None:
                                 client=client, results=Path(tmp) / "dask", progress=False)
             t_dask = time.perf_counter() - t0
     same = serial[measured].equals(dask[measured])
+    keys = ["task", "model", "level", "size", "seed", "signal"]
+    both = serial.merge(dask, on=keys, suffixes=("_serial", "_dask"))
+    both["abs_diff"] = (both["mi_serial"] - both["mi_dask"]).abs()
+    print("largest |MI serial - MI dask| per model (bits):")
+    print(both.groupby("model")["abs_diff"].max().to_string())
     print(pd.Series({
         "serial (s)": round(t_serial, 1),
         f"dask, {args.workers} workers (s)": round(t_dask, 1),

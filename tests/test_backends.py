@@ -9,27 +9,18 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.sweep import Report, Store, execute, execute_job, job_id
+from helpers.sweep import Job, Report, Store, execute, execute_job, job_id
 
 HERE = Path(__file__).resolve().parent
 SRC = str(HERE.parent / "src")
 
 
-@dataclass(frozen=True)
-class Job:
-    task: str
-    model: str
-    level: float
-    size: int
-    seed: int
-    profile: str
 
 
 JOBS = [

@@ -10,13 +10,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.sweep.jobs import Job
 from helpers.sweep.store import (
     CorruptShardError,
     ResultsTable,
@@ -30,14 +30,6 @@ from helpers.sweep.store import (
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-@dataclass(frozen=True)
-class Job:
-    task: str
-    model: str
-    level: float
-    size: int
-    seed: int
-    profile: str
 
 
 def _job(seed: int = 0, level: float = 0.5) -> Job:
