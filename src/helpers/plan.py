@@ -359,9 +359,12 @@ def _argmax_log(fun, lo, hi, *, points=400):
     k = int(np.argmax(vals))
     a, b = grid[max(k - 1, 0)], grid[min(k + 1, points - 1)]
     if b > a and np.isfinite(vals[k]):
-        res = minimize_scalar(lambda t: -float(fun(np.array([t]))[0]), bounds=(a, b),
-                              method="bounded", options={"xatol": 1e-7})
-        if np.isfinite(res.fun) and -res.fun >= vals[k]:
+        def loss(t):  # a finite penalty where no design exists (Brent cannot take inf - inf)
+            value = float(fun(np.array([t]))[0])
+            return -value if np.isfinite(value) else 1e300
+
+        res = minimize_scalar(loss, bounds=(a, b), method="bounded", options={"xatol": 1e-7})
+        if res.fun < 1e300 and -res.fun >= vals[k]:
             return float(res.x), float(-res.fun)
     return float(grid[k]), float(vals[k])
 
