@@ -123,7 +123,8 @@ async def _drive(port: int, url: str, screenshot: Path | None, timeout: float = 
 
 def check_zoo_in_browser(html: Path, screenshot: Path | None = None) -> dict:
     """Load ``html`` in headless Chromium offline and return what the page did."""
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes can still write into the scratch profile as it is removed
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc, port = _start_chromium(Path(profile))
         try:
             return asyncio.run(_drive(port, html.resolve().as_uri(), screenshot))
