@@ -91,6 +91,32 @@ def test_run_is_resumable_and_rows_carry_the_schema(toy_task, tmp_path):
     assert calls == [] and report.skipped == len(first)
 
 
+def test_estimator_probe_measures_one_model_with_each_estimator(toy_task, tmp_path):
+    """Both estimators probe the same embeddings of one trained model (one row each), and the
+    fits give one curve per estimator."""
+    probe = sweep.estimator_probe(paper={"max_epochs": 2})
+    spec = tasks.variant(toy_task, name="toy_estimators", probe=probe)
+    try:
+        rows = sweep.run(spec, profile="smoke", models=["PCA"], results=tmp_path, progress=False)
+    finally:
+        tasks._REGISTRY.pop("toy_estimators", None)
+    n_jobs = len(sweep.jobs(spec, profile="smoke", models=["PCA"]))
+    assert len(rows) == 2 * n_jobs and rows["estimator"].value_counts().to_dict() == {
+        "canonical": n_jobs, "paper": n_jobs}
+    per_job = rows.groupby(["level", "size"])
+    assert (per_job["fit_seconds"].nunique() == 1).all()  # trained once, probed twice
+    assert (rows.loc[rows["estimator"] == "paper", "epochs"] <= 2).all()
+    noise_fits, _ = sweep.fit(rows)
+    assert sorted(noise_fits["estimator"]) == ["canonical", "paper"]
+
+
+def test_paper_estimator_gets_raw_counts():
+    held = tasks.Holdout("vector", 0, *[np.arange(3)] * 3, np.log1p([[0.0, 5.0]] * 3))
+    assert np.allclose(run_module.paper_signal(held.target, held), [[0.0, 5.0]] * 3)
+    labels = tasks.Holdout("labels", 0, *[np.arange(3)] * 3, np.array([0, 1, 1]))
+    assert run_module.paper_signal(labels.target, labels) is labels.target
+
+
 # --------------------------------------------------------------------------------------------
 # Dask gives exactly the serial rows, for every single-cell task
 # --------------------------------------------------------------------------------------------
@@ -172,6 +198,17 @@ def test_summarise_counts_learned_noise_curves_only():
     assert summary["falls_with_noise"] == 0.5
     assert summary["n_rows"] == len(results) and summary["n_noise_curves"] == 3
     assert summary["fit_minutes"] == pytest.approx(len(results) * 2.0 / 60)
+
+
+def test_fit_groups_by_estimator_where_present():
+    both = pd.concat([law_rows(u_bar=120.0).assign(estimator="canonical"),
+                      law_rows(u_bar=300.0).assign(estimator="paper")], ignore_index=True)
+    noise_fits, cell_fits = sweep.fit(both)
+    u_bar = noise_fits.set_index("estimator")["u_bar"]
+    assert u_bar["canonical"] == pytest.approx(120.0, rel=1e-4)
+    assert u_bar["paper"] == pytest.approx(300.0, rel=1e-4)
+    assert sorted(cell_fits["estimator"]) == ["canonical", "paper"]
+    assert sweep.summarise(both, noise_fits)["n_noise_curves"] == 2
 
 
 def test_doctests():

@@ -299,16 +299,24 @@ def plot_noise_curves(ax, fits, *, by=None, title=None, xlabel="UMIs per cell"):
 def plot_task_against_published(
     ours, published, *, task, size_published, size_ours=None, xlabel="UMIs per cell"
 ):
-    """Two panels: this book's noise curves of a task beside the paper's released ones.
+    """This book's noise curves of a task beside the paper's released ones.
 
     ``ours`` is a ``fit_table`` of noise fits with a ``size`` column; the curves at
-    ``size_ours`` (default the largest size) are drawn.
+    ``size_ours`` (default the largest size) are drawn, one panel per ``estimator`` where the
+    table has that column (:func:`helpers.sweep.estimator_probe`), the published curves last.
     """
     size_ours = int(ours["size"].max()) if size_ours is None else int(size_ours)
     ours = ours[ours["size"] == size_ours]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=False)
-    plot_noise_curves(left, ours, title=f"this book · {size_ours:,} training samples",
-                      xlabel=xlabel)
+    panels = (list(ours.groupby("estimator", sort=False)) if "estimator" in ours
+              else [("", ours)])
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(5 * (len(panels) + 1), 3.8))
+    for ax in axes[1:-1]:
+        ax.sharey(axes[0])  # this book's estimators on one scale
+    for ax, (estimator, fits) in zip(axes, panels, strict=False):
+        by = f" · {estimator} estimator" if estimator else ""
+        plot_noise_curves(ax, fits, title=f"this book{by} · {size_ours:,} training samples",
+                          xlabel=xlabel)
+    right = axes[-1]
     if published is not None and len(published):
         plot_noise_curves(right, published, title=f"paper · {size_published:,} training samples",
                           xlabel=xlabel)

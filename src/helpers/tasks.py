@@ -46,6 +46,7 @@ __all__ = [
     "register",
     "summary",
     "table",
+    "variant",
 ]
 
 
@@ -213,6 +214,30 @@ def register(spec: TaskSpec, *, replace: bool = False) -> TaskSpec:
         raise ValueError(msg)
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def variant(task: str | TaskSpec, *, name: str, **changes) -> TaskSpec:
+    """A registered copy of a task under a new name, with some of its fields changed.
+
+    The copy reads the same data with the same splits, noise and models (they follow from the
+    seeds, not the name), so its jobs train the same representations as the task's; its
+    results go to their own folder.  A variant of the same name registered earlier is
+    replaced.
+
+    Examples
+    --------
+    >>> spec = variant("sc_protein", name="sc_protein_pca", models=("PCA",))
+    >>> spec.models, spec.sources == get("sc_protein").sources
+    (('PCA',), True)
+    >>> _ = _REGISTRY.pop("sc_protein_pca")
+    """
+    import dataclasses
+
+    base = get(task)
+    if name == base.name:
+        msg = f"A variant of {base.name!r} needs a name of its own."
+        raise ValueError(msg)
+    return register(dataclasses.replace(base, name=name, **changes), replace=True)
 
 
 def get(name: str | TaskSpec) -> TaskSpec:

@@ -25,7 +25,9 @@ from .jobs import Job, jobs
 from .store import Store, package_versions, results_dir, write_csv_atomic
 
 __all__ = [
+    "ESTIMATORS",
     "RESULT_COLUMNS",
+    "estimator_probe",
     "fit",
     "fit_and_save",
     "full_depth_mi",
@@ -40,6 +42,10 @@ __all__ = [
 RESULT_COLUMNS = [
     "modality", "task", "dataset", "model", "signal", "size", "level", "x", "seed", "mi",
 ]
+
+#: The MI estimators a probe can run (``method`` of :func:`helpers.probe.estimate_mi`):
+#: this book's (``"canonical"``) and the paper's, ``latentmi`` 0.1.3 re-implemented.
+ESTIMATORS = ("canonical", "paper")
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,6 +87,79 @@ def latent_probe(model, data, held: tasks.Holdout, *, seed: int = 0) -> list[dic
 
     x, y = probe_inputs(model, data, held)
     return [{"mi": probe.latent_mi(x, y, seed=seed)}]
+
+
+def paper_signal(y, held: tasks.Holdout):
+    """The signal as the paper gave it to its estimator: a vector signal (protein counts) raw.
+
+    The tasks probe ``log1p`` of protein counts (:func:`helpers.datasets.auxiliary_signal`,
+    the only transform of a signal there); the paper fed ``latentmi`` the raw counts, so the
+    transform is undone here.  Labels, scalars and partner embeddings are passed as they are
+    (``method="paper"`` one-hot encodes labels itself).
+
+    Examples
+    --------
+    >>> held = tasks.Holdout("vector", 0, *[np.arange(2)] * 3, np.log1p([[0.0, 9.0], [3.0, 1.0]]))
+    >>> paper_signal(held.target, held).round(6).tolist()
+    [[0.0, 9.0], [3.0, 1.0]]
+    """
+    return np.expm1(y) if held.kind == "vector" else y
+
+
+def estimator_probe(methods=ESTIMATORS, **options):
+    """A probe that measures the same embeddings with several MI estimators, one row each.
+
+    The model is trained once per job; its embeddings of the evaluation samples go to every
+    estimator (with the same seed, hence the same split inside the probe).  Each row carries
+    the ``estimator``, its ``epochs`` of network training and its ``estimator_seconds``;
+    :func:`fit` fits one curve per estimator.  The ``"paper"`` estimator gets the paper's
+    inputs (:func:`paper_signal`: raw protein counts), the others the task's signal.
+
+    Parameters
+    ----------
+    methods
+        Estimator names (:data:`ESTIMATORS`).
+    **options
+        Keyword arguments of :func:`helpers.probe.estimate_mi` per estimator, e.g.
+        ``paper={"max_epochs": 40}``.
+
+    Returns
+    -------
+    callable
+        ``probe(model, data, holdout, *, seed) -> list[dict]``, for :class:`helpers.tasks.TaskSpec`
+        (picklable, so it runs on Dask workers).
+
+    Examples
+    --------
+    >>> probe = estimator_probe(paper={"max_epochs": 20})
+    >>> probe.keywords["methods"], probe.keywords["options"]["paper"]
+    (('canonical', 'paper'), {'max_epochs': 20})
+    >>> estimator_probe(["ksg"])
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown estimator(s) ['ksg']; choose from ('canonical', 'paper').
+    """
+    methods = tuple(methods)
+    unknown = sorted(set(methods).union(options) - set(ESTIMATORS))
+    if unknown or not methods:
+        msg = f"Unknown estimator(s) {unknown}; choose from {ESTIMATORS}."
+        raise ValueError(msg)
+    return functools.partial(_probe_estimators, methods=methods, options=options)
+
+
+def _probe_estimators(model, data, held, *, seed: int = 0, methods, options) -> list[dict]:
+    from .. import probe
+
+    x, y = probe_inputs(model, data, held)
+    rows = []
+    for method in methods:
+        signal = paper_signal(y, held) if method == "paper" else y
+        res = probe.estimate_mi(x, signal, seed=seed, method=method, **options.get(method, {}))
+        rows.append({
+            "estimator": method, "mi": res.mi, "epochs": len(res.history.get("val_loss", [])),
+            "estimator_seconds": round(res.timings["total"], 3),
+        })
+    return rows
 
 
 def _labels(data, signal: str) -> np.ndarray:
@@ -181,7 +260,8 @@ def run(
     frame = store.frame(todo)
     first = [c for c in RESULT_COLUMNS if c in frame.columns]
     frame = frame[first + [c for c in frame.columns if c not in first]]
-    frame = frame.sort_values(["seed", "model", "size", "level"], ignore_index=True)
+    order = ["seed", "model", "size", "level", *(["estimator"] if "estimator" in frame else [])]
+    frame = frame.sort_values(order, ignore_index=True)
     write_csv_atomic(frame, folder / "results.csv")
     return frame
 
@@ -189,11 +269,17 @@ def run(
 # --------------------------------------------------------------------------------------------
 # Fits and summaries
 # --------------------------------------------------------------------------------------------
+def _curve_keys(results: pd.DataFrame, fixed: str) -> list[str]:
+    """The columns that name one curve: task, signal, model (and estimator, where the results
+    hold several, see :func:`estimator_probe`) and the value held fixed along it."""
+    return ["task", "signal", "model", *(["estimator"] if "estimator" in results else []), fixed]
+
+
 def _curves(results: pd.DataFrame, *, along: str, fixed: str, min_points: int = 3):
     """Rows of the curves that vary ``along`` one column at a fixed value of another, keeping
     only curves with at least ``min_points`` distinct values (a noise curve needs levels, a
     cell-number curve sizes)."""
-    counts = results.groupby(["task", "signal", "model", fixed])[along].transform("nunique")
+    counts = results.groupby(_curve_keys(results, fixed))[along].transform("nunique")
     return results[counts >= min_points]
 
 
@@ -202,20 +288,20 @@ def fit(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Noise curves are the training sizes swept over at least three noise levels (every seed a
     point); cell-number curves are the levels swept over at least two training sizes (a curve
-    with fewer points than a fit needs is returned as a failed row, not dropped).
+    with fewer points than a fit needs is returned as a failed row, not dropped).  Results with
+    an ``estimator`` column (:func:`estimator_probe`) get one fit per estimator.
     """
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         msg = f"Results lack the column(s) {missing}; they are not rows of hp.sweep.run."
         raise ValueError(msg)
     noise_fits = laws.fit_table(
-        _curves(results, along="level", fixed="size"), ["task", "signal", "model", "size"],
+        _curves(results, along="level", fixed="size"), _curve_keys(results, "size"),
         law="noise", x="x", y="mi",
     )
     cell_fits = laws.fit_table(
         _curves(results, along="size", fixed="level", min_points=2),
-        ["task", "signal", "model", "level"],
-        law="cell", x="size", y="mi",
+        _curve_keys(results, "level"), law="cell", x="size", y="mi",
     )
     return noise_fits, cell_fits
 
@@ -238,7 +324,7 @@ def summarise(results: pd.DataFrame, noise_fits: pd.DataFrame) -> dict:
     """
     curves = _curves(results, along="level", fixed="size")
     learned = curves[curves["model"] != "RandomProjection"]
-    rho = learned.groupby(["task", "signal", "model", "size"])[["x", "mi"]].apply(
+    rho = learned.groupby(_curve_keys(learned, "size"))[["x", "mi"]].apply(
         lambda g: g["x"].corr(g["mi"], method="spearman")
     )
     # one job can measure several rows (a probe per class): count each job's time once
