@@ -29,6 +29,7 @@ __all__ = [
     "actual_depth",
     "caltech101",
     "cell_r2_summary",
+    "estimator_audit",
     "learned_cell_curves",
     "model_comparisons",
     "noise_curves",
@@ -337,6 +338,68 @@ def table_s6(noise_fits: pd.DataFrame, depth: pd.Series | None = None) -> pd.Dat
             "ok": bool(r.ok), "reason": r.reason,
         })
     return pd.DataFrame(rows)
+
+
+def estimator_audit(noise_fits: pd.DataFrame, published_fits: pd.DataFrame) -> pd.DataFrame:
+    """How the paper's MI estimator moves ``I_max`` and ``ū``, and the published fits re-read.
+
+    ``noise_fits`` hold, for each model, one noise curve measured with this book's estimator
+    (``estimator == "canonical"``) and one with the paper's (``"paper"``) on the *same*
+    representations (:func:`helpers.sweep.estimator_probe`).  The paper's estimator shifts the
+    capacity by ``d_i_max = I_max(paper) − I_max(canonical)`` bits and scales the noise scale
+    by ``u_bar_ratio = ū(paper) / ū(canonical)``.  Applying the inverse shift to the published
+    fits (made with the paper's estimator) gives an *estimate* of what this book's estimator
+    would have read on the paper's representations: ``i_max_corrected = I_max − d_i_max`` and
+    ``u_bar_corrected = ū / u_bar_ratio``.  It assumes that the estimator's bias carries over
+    from this book's data and sample size to the paper's.
+
+    Parameters
+    ----------
+    noise_fits
+        A :func:`helpers.laws.fit_table` with ``model``, ``estimator``, ``u_bar``, ``i_max``
+        (and optionally ``ok``) columns, one curve per model and estimator.
+    published_fits
+        The released fits of the same task (:func:`helpers.tasks.published_fits`), with
+        ``algorithm`` (or ``model``), ``u_bar`` and ``i_max``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model measured both ways: ``i_max_canonical``, ``i_max_paper``,
+        ``d_i_max``, ``u_bar_canonical``, ``u_bar_paper``, ``u_bar_ratio``, ``both_ok``, the
+        published ``i_max_published`` and ``u_bar_published`` and their corrected values.
+
+    Examples
+    --------
+    >>> ours = pd.DataFrame({"model": ["PCA", "PCA"], "estimator": ["canonical", "paper"],
+    ...                      "u_bar": [100.0, 200.0], "i_max": [3.0, 2.5]})
+    >>> paper = pd.DataFrame({"algorithm": ["PCA"], "u_bar": [5000.0], "i_max": [4.0]})
+    >>> row = estimator_audit(ours, paper).iloc[0]
+    >>> row[["d_i_max", "u_bar_ratio", "i_max_corrected", "u_bar_corrected"]].tolist()
+    [-0.5, 2.0, 4.5, 2500.0]
+    """
+    _check_columns(noise_fits, ["model", "estimator", "u_bar", "i_max"], "noise_fits")
+    if noise_fits.duplicated(["model", "estimator"]).any():
+        msg = "noise_fits must hold one curve per model and estimator (e.g. the largest size)."
+        raise ValueError(msg)
+    fits = noise_fits.assign(ok=noise_fits["ok"] if "ok" in noise_fits else True)
+    wide = fits.pivot(index="model", columns="estimator", values=["i_max", "u_bar", "ok"])
+    if not {"canonical", "paper"} <= set(fits["estimator"]):
+        msg = "noise_fits need curves of both the 'canonical' and the 'paper' estimator."
+        raise ValueError(msg)
+    out = pd.DataFrame({
+        "i_max_canonical": wide["i_max", "canonical"], "i_max_paper": wide["i_max", "paper"],
+        "u_bar_canonical": wide["u_bar", "canonical"], "u_bar_paper": wide["u_bar", "paper"],
+        "both_ok": wide["ok", "canonical"].astype(bool) & wide["ok", "paper"].astype(bool),
+    }).dropna(subset=["i_max_canonical", "i_max_paper"])
+    out["d_i_max"] = out["i_max_paper"] - out["i_max_canonical"]
+    out["u_bar_ratio"] = out["u_bar_paper"] / out["u_bar_canonical"]
+    key = "algorithm" if "algorithm" in published_fits else "model"
+    released = published_fits.set_index(key)[["i_max", "u_bar"]].add_suffix("_published")
+    out = out.join(released, how="left")
+    out["i_max_corrected"] = out["i_max_published"] - out["d_i_max"]
+    out["u_bar_corrected"] = out["u_bar_published"] / out["u_bar_ratio"]
+    return out.rename_axis("model").reset_index()
 
 
 def model_comparisons(noise_fits: pd.DataFrame) -> pd.DataFrame:

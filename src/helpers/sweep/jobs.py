@@ -149,15 +149,26 @@ def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None) ->
     )
 
 
-def jobs(task, *, profile: str = "quick", models=None, seeds=None, data=None) -> list[Job]:
+def jobs(
+    task, *, profile: str = "quick", models=None, seeds=None, sizes=None, data=None
+) -> list[Job]:
     """Every job of a task's sweep at a profile (see :func:`grid`), seed by seed, cleanest
-    level first; within a level by size and model."""
+    level first; within a level by size and model.
+
+    ``sizes`` keeps the jobs at some of the grid's training sizes only (e.g. its largest,
+    ``grid(...).sizes[-1:]``: the noise curve without the cell-number curve).
+    """
     spec = tasks.get(task)
     g = grid(spec, profile=profile, models=models, seeds=seeds, data=data)
     name = profiles.get(profile).name
+    keep = set(g.sizes) if sizes is None else {int(s) for s in sizes}
+    if not keep <= set(g.sizes):
+        msg = f"sizes {sorted(keep - set(g.sizes))} are not in the grid's sizes {g.sizes}."
+        raise ValueError(msg)
     return [
         Job(spec.name, model, level, size, seed, name)
         for seed in g.seeds
         for level, size in g.points()
+        if size in keep
         for model in g.models
     ]

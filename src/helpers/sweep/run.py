@@ -217,6 +217,7 @@ def run(
     profile: str = "quick",
     models=None,
     seeds=None,
+    sizes=None,
     backend: str = "serial",
     client=None,
     results=None,
@@ -230,8 +231,9 @@ def run(
         A task name or :class:`helpers.tasks.TaskSpec`.
     profile
         ``"smoke"``, ``"quick"`` or ``"paper"``.
-    models, seeds
-        Subsets to sweep (default: the task's models and the profile's seeds).
+    models, seeds, sizes
+        Subsets to sweep (default: the task's models, the profile's seeds and the grid's
+        training sizes; ``sizes=grid(...).sizes[-1:]`` sweeps the noise curve alone).
     backend
         ``"serial"`` (this process) or ``"dask"`` (a ``dask.distributed`` cluster: ``client``,
         or a local cluster made for the run).
@@ -252,7 +254,7 @@ def run(
     """
     spec = tasks.get(task)
     folder = Path(results) if results is not None else results_dir(spec.name)
-    todo = jobs(spec, profile=profile, models=models, seeds=seeds)
+    todo = jobs(spec, profile=profile, models=models, seeds=seeds, sizes=sizes)
     store = Store(folder)
     registered = tasks._REGISTRY.get(spec.name) is spec
     fn = run_job if registered and backend == "serial" else functools.partial(run_job, spec=spec)
