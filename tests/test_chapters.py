@@ -64,7 +64,9 @@ def test_chapter_runs_at_smoke_profile(notebook, tmp_path, monkeypatch):
     namespace: dict = {}
     exec(params[0].source, namespace)  # the chapter's defaults: which task it sweeps
     task = namespace.get("task")
-    if task in hp.tasks.names() and notebook.stem != "scale":
+    if notebook.stem == "estimators":
+        _check_estimators_outcome(tmp_path / "results" / f"{task}_estimators" / "results.csv")
+    elif task in hp.tasks.names() and notebook.stem != "scale":
         _check_sweep_outcome(task, tmp_path / "results" / task / "results.csv")
 
 
@@ -81,3 +83,17 @@ def _check_sweep_outcome(task, table):
         cleanest = curve.loc[curve["x"].idxmax(), "mi"]
         noisiest = curve.loc[curve["x"].idxmin(), "mi"]
         assert cleanest > noisiest, f"{task}/{model}: MI {cleanest:.3f} <= {noisiest:.3f}"
+
+
+def _check_estimators_outcome(table):
+    """The estimators chapter at smoke: every trained model probed by both estimators (the
+    paper's capped), finite values, and PCA's MI by this book's estimator falling with noise."""
+    results = pd.read_csv(table)
+    per_model = results.groupby(["model", "level"])["estimator"].agg(sorted)
+    assert all(e == ["canonical", "paper"] for e in per_model), per_model
+    assert results["size"].nunique() == 1  # the noise curve alone: nothing trained twice
+    assert np.isfinite(results[["x", "mi"]].to_numpy(dtype=float)).all()
+    assert (results.loc[results["estimator"] == "paper", "epochs"] <= 3).all()
+    pca = results[(results["model"] == "PCA") & (results["estimator"] == "canonical")]
+    cleanest, noisiest = pca.loc[pca["x"].idxmax(), "mi"], pca.loc[pca["x"].idxmin(), "mi"]
+    assert cleanest > noisiest, f"PCA: MI {cleanest:.3f} <= {noisiest:.3f}"
