@@ -32,6 +32,7 @@ __all__ = [
     "fit_and_save",
     "full_depth_mi",
     "latent_probe",
+    "paper_signal",
     "probe_inputs",
     "run",
     "run_job",
