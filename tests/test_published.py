@@ -173,3 +173,18 @@ def test_run_counts_of_the_released_tables():
     assert published.run_counts().to_dict() == {
         "Single cell": 3891, "Sequence": 29, "Caltech101": 22, "TissueMNIST": 22,
     }
+
+
+def test_estimator_audit_needs_both_estimators_once_per_model():
+    fits = pd.DataFrame({"model": ["PCA", "PCA"], "estimator": ["canonical", "paper"],
+                         "u_bar": [100.0, 50.0], "i_max": [3.0, 3.5], "ok": [True, False]})
+    released = pd.DataFrame({"algorithm": ["PCA", "SCVI"], "u_bar": [5000.0, 4000.0],
+                             "i_max": [4.0, 5.0]})
+    audit = published.estimator_audit(fits, released)
+    assert audit["model"].tolist() == ["PCA"] and not audit["both_ok"].item()
+    assert audit["u_bar_corrected"].item() == pytest.approx(10000.0)
+    assert audit["i_max_corrected"].item() == pytest.approx(3.5)
+    with pytest.raises(ValueError, match="both"):
+        published.estimator_audit(fits[fits["estimator"] == "paper"], released)
+    with pytest.raises(ValueError, match="one curve per model"):
+        published.estimator_audit(pd.concat([fits, fits]), released)

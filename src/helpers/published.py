@@ -382,11 +382,11 @@ def estimator_audit(noise_fits: pd.DataFrame, published_fits: pd.DataFrame) -> p
     if noise_fits.duplicated(["model", "estimator"]).any():
         msg = "noise_fits must hold one curve per model and estimator (e.g. the largest size)."
         raise ValueError(msg)
-    fits = noise_fits.assign(ok=noise_fits["ok"] if "ok" in noise_fits else True)
-    wide = fits.pivot(index="model", columns="estimator", values=["i_max", "u_bar", "ok"])
-    if not {"canonical", "paper"} <= set(fits["estimator"]):
+    if not {"canonical", "paper"} <= set(noise_fits["estimator"]):
         msg = "noise_fits need curves of both the 'canonical' and the 'paper' estimator."
         raise ValueError(msg)
+    fits = noise_fits.assign(ok=noise_fits["ok"] if "ok" in noise_fits else True)
+    wide = fits.pivot(index="model", columns="estimator", values=["i_max", "u_bar", "ok"])
     out = pd.DataFrame({
         "i_max_canonical": wide["i_max", "canonical"], "i_max_paper": wide["i_max", "paper"],
         "u_bar_canonical": wide["u_bar", "canonical"], "u_bar_paper": wide["u_bar", "paper"],
