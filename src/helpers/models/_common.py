@@ -14,10 +14,10 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
+from helpers import profiles
 from helpers._checks import check_seed, count_matrix
 
 __all__ = [
-    "PROFILES",
     "NotFittedError",
     "RepresentationModel",
     "BaseModel",
@@ -29,11 +29,6 @@ __all__ = [
     "torch_threads",
     "pad_tokens",
 ]
-
-#: The three settings of every model: ``smoke`` (seconds, for CI), ``quick`` (the default book on
-#: small real datasets, two CPU cores) and ``paper`` (the paper's Supplementary S.II settings).
-PROFILES = ("smoke", "quick", "paper")
-
 
 class NotFittedError(RuntimeError, AttributeError):
     """A fitted attribute (embedding, parameter count) was asked of a model not yet fitted."""
@@ -184,8 +179,9 @@ def replace_config(config, **overrides):
 
 
 def check_profile(profile: str) -> str:
-    if profile not in PROFILES:
-        msg = f"profile must be one of {PROFILES}, got {profile!r}"
+    """``profile`` if it names one of :data:`helpers.profiles.NAMES`, else ``ValueError``."""
+    if profile not in profiles.NAMES:
+        msg = f"profile must be one of {profiles.NAMES}, got {profile!r}"
         raise ValueError(msg)
     return profile
 
