@@ -121,6 +121,45 @@ def test_dask_rows_equal_serial_rows(name, dask_client, tmp_path):
     pd.testing.assert_frame_equal(serial[_MEASURED], on_dask[_MEASURED])
 
 
+class CountedLoader:
+    """The loader of a task spec that holds its data (as :func:`helpers.apply.noise_scaling`'s
+    holds the user's AnnData): counts how often the spec is pickled."""
+
+    __name__ = "load_toy"
+    pickled = 0
+
+    def __call__(self):
+        return _toy_counts()
+
+    def __reduce__(self):
+        CountedLoader.pickled += 1
+        return (CountedLoader, ())
+
+
+def test_dask_run_ships_the_task_spec_once(toy_task, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = tasks.TaskSpec(**{
+        **toy_task.__dict__, "name": "toy_shipped",
+        "sources": {p: tasks.Source(CountedLoader(), "day") for p in ("quick", "paper")},
+    })
+    tasks.register(spec)  # as hp.apply.noise_scaling does
+    CountedLoader.pickled = 0
+    try:
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                      dashboard_address=":0") as cluster, \
+                distributed.Client(cluster) as client:
+            rows = sweep.run(spec, profile="smoke", models=["PCA"], backend="dask",
+                             client=client, results=tmp_path, progress=False)
+    finally:
+        tasks._REGISTRY.pop("toy_shipped", None)
+    n_jobs = len(sweep.jobs(spec, profile="smoke", models=["PCA"]))
+    assert n_jobs > 1 and len(rows) == n_jobs and rows["mi"].notna().all()
+    assert (rows["dataset"] == "toy").all()
+    # scattered once (in-process workers need no pickle at all); sent with each job, the spec
+    # was pickled into every job's task
+    assert CountedLoader.pickled <= 1
+
+
 # --------------------------------------------------------------------------------------------
 # Fits and the summary
 # --------------------------------------------------------------------------------------------

@@ -94,7 +94,9 @@ def run_job(job: Job, spec: tasks.TaskSpec | None = None) -> list[dict]:
     model initialisation all follow from its fields (loaded data, splits and the current noisy
     copy are cached per process, so a worker running many jobs of one task loads them once).
     ``spec`` carries a task that is not in the registry of the process running the job (your
-    own data on a Dask worker); it is registered there first.
+    own data on a Dask worker); it is registered there first.  On Dask it reaches each worker
+    once (:func:`~helpers.sweep.backends.execute` scatters the job function), so it is
+    registered once per worker and the caches above serve all of that worker's jobs.
     """
     if spec is not None and tasks._REGISTRY.get(spec.name) is not spec:
         tasks.register(spec, replace=True)
