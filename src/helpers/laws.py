@@ -1450,7 +1450,8 @@ def cross_validate_joint(df: pd.DataFrame, by, *, forms=("naive", "coupled", "fr
     by = [by] if isinstance(by, str) else list(by)
     unknown = [f for f in forms if f not in JOINT_FORMS and f != JOINT_RULE]
     if unknown:
-        msg = f"Unknown joint form(s) {unknown}; choose from {sorted(JOINT_FORMS)} or {JOINT_RULE!r}."
+        msg = (f"Unknown joint form(s) {unknown}; choose from {sorted(JOINT_FORMS)} "
+               f"or {JOINT_RULE!r}.")
         raise ValueError(msg)
     missing = [c for c in [*by, n, x, y] if c not in df.columns]
     if missing:
