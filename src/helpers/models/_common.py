@@ -6,7 +6,6 @@ fast; the neural models import their frameworks inside ``fit``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -16,6 +15,7 @@ import scipy.sparse as sp
 
 from helpers import profiles
 from helpers._checks import check_seed, count_matrix
+from helpers._torch import torch_threads
 
 __all__ = [
     "NotFittedError",
@@ -311,26 +311,6 @@ def epochs_for_budget(
     if max_epochs_cap is not None:
         epochs = min(epochs, int(max_epochs_cap))
     return max(1, epochs)
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads: int | None):
-    """Run a block with ``torch.set_num_threads(n_threads)`` (``None``: leave it unchanged).
-
-    On a machine whose cores are shared with other jobs, one thread per process is often much
-    faster than several (the threads wait on each other).
-    """
-    if n_threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n_threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def pad_tokens(seqs, pad_id: int):
