@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import importlib
 
@@ -74,6 +75,48 @@ def test_paper_grid_is_the_released_factorial_grid(toy_task):
     assert grid.sizes[0] == 100 and len(grid.points()) == len(grid.levels) * len(grid.sizes)
     todo = sweep.jobs(toy_task, profile="paper")
     assert len(todo) == 10 * len(grid.sizes) * 3 * len(toy_task.models)
+
+
+def test_factorial_variant_has_its_own_name_and_job_ids(toy_task):
+    plain, variant = profiles.get("quick"), profiles.factorial("quick")
+    assert (variant.name, variant.base, variant.factorial) == ("quick-factorial", "quick", True)
+    assert profiles.factorial("paper") is profiles.get("paper")
+    assert profiles.factorial(variant) is variant
+    grid = sweep.grid(toy_task, profile=variant)
+    quick = sweep.grid(toy_task, profile="quick")
+    # the same data, split and levels as quick; every level at every size
+    assert grid.factorial and grid.levels == quick.levels and grid.n_eval == quick.n_eval
+    assert len(grid.points()) == 6 * 4 and grid.sizes[0] == quick.sizes[0]
+    todo = sweep.jobs(toy_task, profile="quick-factorial", models=["PCA"])
+    assert len(todo) == 24 and all(j.profile == "quick-factorial" for j in todo)
+    # a point both grids hold is two jobs with two ids: their shards cannot collide
+    ours = {(j.level, j.size): j.id for j in todo}
+    plain_jobs = sweep.jobs(toy_task, profile="quick", models=["PCA"])
+    theirs = {(j.level, j.size): j.id for j in plain_jobs}
+    shared = set(ours) & set(theirs)
+    assert shared and all(ours[p] != theirs[p] for p in shared)
+    # a changed copy that keeps the registered name is refused, not silently mixed with it
+    with pytest.raises(ValueError, match="not the registered profile"):
+        sweep.jobs(toy_task, profile=dataclasses.replace(plain, factorial=True))
+    with pytest.raises(ValueError, match="not the registered profile"):
+        profiles.get(dataclasses.replace(plain, name="mine"))
+
+
+def test_factorial_and_plain_sweeps_share_a_results_folder(toy_task, tmp_path):
+    kw = dict(models=["PCA"], results=tmp_path, progress=False)
+    plain = sweep.run(toy_task, profile="smoke", **kw)
+    variant = sweep.run(toy_task, profile="smoke-factorial", **kw)
+    n_plain = len(sweep.jobs(toy_task, profile="smoke", models=["PCA"]))
+    assert len(plain) == n_plain and len(variant) == 16 and set(variant["profile"]) == {
+        "smoke-factorial"}
+    assert len(sweep.Store(tmp_path).frame()) == n_plain + 16  # every shard, both grids
+    # a variant trains on its base's data with its base's settings: equal points, equal MI
+    on = ["level", "size", "seed", "model"]
+    both = plain.merge(variant, on=on, suffixes=("", "_f"))
+    assert len(both) >= 1 and np.allclose(both["mi"], both["mi_f"])
+    assert np.allclose(both["x"], both["x_f"])
+    again = sweep.run(toy_task, profile="smoke", **kw)
+    assert set(again["profile"]) == {"smoke"} and len(again) == n_plain
 
 
 def test_run_is_resumable_and_rows_carry_the_schema(toy_task, tmp_path):
@@ -221,3 +264,10 @@ def test_doctests():
 
 def test_profile_names_agree():
     assert set(profiles.NAMES) == {"smoke", "quick", "paper"}
+    assert set(profiles.VARIANTS) == {"smoke-factorial", "quick-factorial"}
+    for name in profiles.VARIANTS:
+        variant, base = profiles.get(name), profiles.get(name.removesuffix("-factorial"))
+        assert variant.factorial and variant.base == base.name
+        # only the grid differs: data and evaluation split are the base profile's
+        assert (variant.eval_fraction, variant.max_samples, variant.seeds) == (
+            base.eval_fraction, base.max_samples, base.seeds)

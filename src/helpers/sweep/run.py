@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import laws, splits, tasks
+from .. import laws, profiles, splits, tasks
 from .backends import execute
 from .jobs import Job, jobs
 from .store import Store, package_versions, results_dir, write_csv_atomic
@@ -101,12 +101,13 @@ def run_job(job: Job, spec: tasks.TaskSpec | None = None) -> list[dict]:
     if spec is not None and tasks._REGISTRY.get(spec.name) is not spec:
         tasks.register(spec, replace=True)
     spec = tasks.get(job.task)
-    source = spec.source(job.profile)
-    held = _holdout(job.task, job.profile, job.seed)
-    noisy, x = _noisy(job.task, job.profile, job.seed, job.level)
+    base = profiles.get(job.profile).base  # a variant's data and settings are its base's
+    source = spec.source(base)
+    held = _holdout(job.task, base, job.seed)
+    noisy, x = _noisy(job.task, base, job.seed, job.level)
     train = splits.training_subset(held.train_pool, job.size, seed=job.seed)
     fit_idx, val_idx = splits.validation_split(train, seed=job.seed)
-    model = spec.make_model(job.model, profile=job.profile, seed=job.seed)
+    model = spec.make_model(job.model, profile=base, seed=job.seed)
     supervision = {}
     if spec.supervised:
         labels = _labels(noisy, source.signal)
@@ -152,7 +153,8 @@ def run(
     task
         A task name or :class:`helpers.tasks.TaskSpec`.
     profile
-        ``"smoke"``, ``"quick"`` or ``"paper"``.
+        ``"smoke"``, ``"quick"``, ``"paper"`` or a factorial variant (``"quick-factorial"``:
+        quick's data and models, every level at every size; :func:`helpers.profiles.factorial`).
     models, seeds
         Subsets to sweep (default: the task's models and the profile's seeds).
     backend
