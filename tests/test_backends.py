@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -214,6 +215,32 @@ def test_dask_local_cluster_made_for_the_call(tmp_path, reference):
     report = execute(JOBS[:4], rows_of, store, backend="dask", n_workers=1, progress=False)
     assert report.ran == 4
     pd.testing.assert_frame_equal(store.frame(JOBS[:4]), reference.iloc[:8])
+
+
+class Shipped:
+    """Stands for data that a job function carries (the task spec of a user's AnnData): counts
+    how often this process pickles it."""
+
+    pickled = 0
+
+    def __reduce__(self):
+        Shipped.pickled += 1
+        return (Shipped, ())
+
+
+def rows_carrying(job: Job, payload: Shipped) -> list[dict]:
+    assert isinstance(payload, Shipped)
+    return rows_of(job)
+
+
+def test_dask_ships_the_job_function_once_not_with_every_job(tmp_path, reference):
+    # worker processes: whatever reaches them is pickled here, in the client's process
+    Shipped.pickled = 0
+    fn = functools.partial(rows_carrying, payload=Shipped())
+    report = execute(JOBS[:8], fn, Store(tmp_path), backend="dask", n_workers=2, progress=False)
+    assert report.ran == 8
+    assert Shipped.pickled == 1  # scattered once (sent with each job: 16 times)
+    pd.testing.assert_frame_equal(Store(tmp_path).frame(JOBS[:8]), reference.iloc[:16])
 
 
 def test_execute_job_skips_a_job_held_by_a_live_process(tmp_path):

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from sklearn.neighbors import KNeighborsClassifier
 
 from helpers import models as hm
+from helpers import profiles
 from helpers.models import (
     GeneformerConfig,
     GeneformerModel,
@@ -81,7 +82,7 @@ GF_FAST = {"max_len": 24, "batch_size": 16, "sample_budget": 800, "eval_steps": 
 def test_make_model_names_and_profiles():
     assert hm.MODEL_NAMES == ("RandomProjection", "PCA", "SCVI", "Geneformer")
     for name in hm.MODEL_NAMES:
-        for profile in hm.PROFILES:
+        for profile in profiles.NAMES:
             model = make_model(name, profile=profile, seed=3)
             assert model.name == name
             assert model.config.profile == profile

@@ -216,6 +216,19 @@ def test_information_spread_over_four_pairs_is_summed():
 
 
 @pytest.mark.slow
+def test_information_spread_thinly_over_eight_directions_is_found():
+    # rank 8 at 1 bit (each shared direction ~0.12 bit) in dim X 100 / dim Y 50: the networks
+    # alone find 0.68 bit at N = 5,000; the linear (ridge-canonical) path keeps it
+    x, y, truth = gt.gaussian_lowrank(5000, dim_x=100, dim_y=50, mi_bits=1.0, rank=8, seed=0)
+    res = probe.estimate_mi(x, y, seed=0)
+    assert "linear" in res.params["latent_paths"]
+    assert res.mi == pytest.approx(truth, abs=0.15)
+    networks_only = probe.estimate_mi(x, y, seed=0, linear=False)
+    assert networks_only.params["latent_paths"] == ["network", "network"]
+    assert networks_only.mi < truth - 0.2
+
+
+@pytest.mark.slow
 def test_clustered_signal_is_not_counted_twice():
     # 4 clusters seen by x (30-d) and y (12-d): I(x; y) <= H(cluster) = 2 bits, but the
     # cluster shows in 3 canonical pairs at once (1.4 + 1.3 + 0.8 bits apart); dependent

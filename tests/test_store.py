@@ -1,4 +1,4 @@
-"""Tests for helpers.sweep.store: typed shards, damaged files, orphans, claims, ResultsTable."""
+"""Tests for helpers.sweep.store: typed shards, damaged files, orphans, claims, atomic CSV."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import pytest
 from helpers.sweep.jobs import Job
 from helpers.sweep.store import (
     CorruptShardError,
-    ResultsTable,
     Store,
     job_fields,
     job_id,
@@ -269,33 +268,3 @@ def test_remote_lock_is_stale_only_when_not_refreshed(tmp_path):
     os.utime(lock, (time.time() - 120, time.time() - 120))
     assert store.claim(_job())
     store.release(_job())
-
-
-# ------------------------------------------------------------------------------------------
-# ResultsTable (the older single-file table)
-
-
-def test_results_table_keys_keep_their_types(tmp_path):
-    path = tmp_path / "r.csv"
-    table = ResultsTable(path, key=["id", "size"])
-    table.append([{"id": "007", "size": 100, "mi": 1.0}, {"id": "008", "size": None, "mi": 2.0}])
-    again = ResultsTable(path, key=["id", "size"])
-    assert again.done({"id": "007", "size": 100}) and again.done({"id": "008", "size": None})
-    assert not again.done({"id": "7", "size": 100})
-    again.append({"id": "007", "size": 100, "mi": 5.0})
-    assert len(ResultsTable(path, key=["id", "size"]).frame) == 2
-    floats = ResultsTable(tmp_path / "q.csv", key=["quality", "ok"])
-    floats.append([{"quality": q, "ok": True} for q in (1.0, 0.1, 1e-05)])
-    floats = ResultsTable(tmp_path / "q.csv", key=["quality", "ok"])
-    assert all(floats.done({"quality": q, "ok": True}) for q in (1.0, 0.1, 1e-05))
-    assert not floats.done({"quality": 0.2, "ok": True})
-
-
-def test_results_table_refuses_empty_and_truncated_files(tmp_path):
-    path = tmp_path / "r.csv"
-    path.write_text("")
-    with pytest.raises(ValueError, match="is empty"):
-        ResultsTable(path, key=["id"])
-    path.write_text("id,mi\n1,0.5\n2,0.")
-    with pytest.raises(ValueError, match="truncated"):
-        ResultsTable(path, key=["id"])

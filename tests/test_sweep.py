@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import importlib
 
@@ -80,6 +81,48 @@ def test_paper_grid_is_the_released_factorial_grid(toy_task):
     assert len(todo) == 10 * len(grid.sizes) * 3 * len(toy_task.models)
 
 
+def test_factorial_variant_has_its_own_name_and_job_ids(toy_task):
+    plain, variant = profiles.get("quick"), profiles.factorial("quick")
+    assert (variant.name, variant.base, variant.factorial) == ("quick-factorial", "quick", True)
+    assert profiles.factorial("paper") is profiles.get("paper")
+    assert profiles.factorial(variant) is variant
+    grid = sweep.grid(toy_task, profile=variant)
+    quick = sweep.grid(toy_task, profile="quick")
+    # the same data, split and levels as quick; every level at every size
+    assert grid.factorial and grid.levels == quick.levels and grid.n_eval == quick.n_eval
+    assert len(grid.points()) == 6 * 4 and grid.sizes[0] == quick.sizes[0]
+    todo = sweep.jobs(toy_task, profile="quick-factorial", models=["PCA"])
+    assert len(todo) == 24 and all(j.profile == "quick-factorial" for j in todo)
+    # a point both grids hold is two jobs with two ids: their shards cannot collide
+    ours = {(j.level, j.size): j.id for j in todo}
+    plain_jobs = sweep.jobs(toy_task, profile="quick", models=["PCA"])
+    theirs = {(j.level, j.size): j.id for j in plain_jobs}
+    shared = set(ours) & set(theirs)
+    assert shared and all(ours[p] != theirs[p] for p in shared)
+    # a changed copy that keeps the registered name is refused, not silently mixed with it
+    with pytest.raises(ValueError, match="not the registered profile"):
+        sweep.jobs(toy_task, profile=dataclasses.replace(plain, factorial=True))
+    with pytest.raises(ValueError, match="not the registered profile"):
+        profiles.get(dataclasses.replace(plain, name="mine"))
+
+
+def test_factorial_and_plain_sweeps_share_a_results_folder(toy_task, tmp_path):
+    kw = dict(models=["PCA"], results=tmp_path, progress=False)
+    plain = sweep.run(toy_task, profile="smoke", **kw)
+    variant = sweep.run(toy_task, profile="smoke-factorial", **kw)
+    n_plain = len(sweep.jobs(toy_task, profile="smoke", models=["PCA"]))
+    assert len(plain) == n_plain and len(variant) == 16 and set(variant["profile"]) == {
+        "smoke-factorial"}
+    assert len(sweep.Store(tmp_path).frame()) == n_plain + 16  # every shard, both grids
+    # a variant trains on its base's data with its base's settings: equal points, equal MI
+    on = ["level", "size", "seed", "model"]
+    both = plain.merge(variant, on=on, suffixes=("", "_f"))
+    assert len(both) >= 1 and np.allclose(both["mi"], both["mi_f"])
+    assert np.allclose(both["x"], both["x_f"])
+    again = sweep.run(toy_task, profile="smoke", **kw)
+    assert set(again["profile"]) == {"smoke"} and len(again) == n_plain
+
+
 def test_run_is_resumable_and_rows_carry_the_schema(toy_task, tmp_path):
     first = sweep.run(toy_task, profile="smoke", models=["PCA"], results=tmp_path, progress=False)
     assert list(first.columns[: len(run_module.RESULT_COLUMNS)]) == run_module.RESULT_COLUMNS
@@ -150,6 +193,45 @@ def test_dask_rows_equal_serial_rows(name, dask_client, tmp_path):
     serial = sweep.run(spec, results=tmp_path / "serial", **kw)
     on_dask = sweep.run(spec, results=tmp_path / "dask", backend="dask", client=dask_client, **kw)
     pd.testing.assert_frame_equal(serial[_MEASURED], on_dask[_MEASURED])
+
+
+class CountedLoader:
+    """The loader of a task spec that holds its data (as :func:`helpers.apply.noise_scaling`'s
+    holds the user's AnnData): counts how often the spec is pickled."""
+
+    __name__ = "load_toy"
+    pickled = 0
+
+    def __call__(self):
+        return _toy_counts()
+
+    def __reduce__(self):
+        CountedLoader.pickled += 1
+        return (CountedLoader, ())
+
+
+def test_dask_run_ships_the_task_spec_once(toy_task, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = tasks.TaskSpec(**{
+        **toy_task.__dict__, "name": "toy_shipped",
+        "sources": {p: tasks.Source(CountedLoader(), "day") for p in ("quick", "paper")},
+    })
+    tasks.register(spec)  # as hp.apply.noise_scaling does
+    CountedLoader.pickled = 0
+    try:
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                      dashboard_address=":0") as cluster, \
+                distributed.Client(cluster) as client:
+            rows = sweep.run(spec, profile="smoke", models=["PCA"], backend="dask",
+                             client=client, results=tmp_path, progress=False)
+    finally:
+        tasks._REGISTRY.pop("toy_shipped", None)
+    n_jobs = len(sweep.jobs(spec, profile="smoke", models=["PCA"]))
+    assert n_jobs > 1 and len(rows) == n_jobs and rows["mi"].notna().all()
+    assert (rows["dataset"] == "toy").all()
+    # scattered once (in-process workers need no pickle at all); sent with each job, the spec
+    # was pickled into every job's task
+    assert CountedLoader.pickled <= 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,3 +306,10 @@ def test_doctests():
 
 def test_profile_names_agree():
     assert set(profiles.NAMES) == {"smoke", "quick", "paper"}
+    assert set(profiles.VARIANTS) == {"smoke-factorial", "quick-factorial"}
+    for name in profiles.VARIANTS:
+        variant, base = profiles.get(name), profiles.get(name.removesuffix("-factorial"))
+        assert variant.factorial and variant.base == base.name
+        # only the grid differs: data and evaluation split are the base profile's
+        assert (variant.eval_fraction, variant.max_samples, variant.seeds) == (
+            base.eval_fraction, base.max_samples, base.seeds)

@@ -968,8 +968,8 @@ __all__.append("fit_table")
 # Joint law: cells × depth
 # --------------------------------------------------------------------------------------------
 __all__ += [
-    "JOINT_FORMS", "JointLawFit", "cross_validate_joint", "fit_joint_law", "joint_law",
-    "joint_noise_params",
+    "JOINT_FORMS", "JOINT_RULE", "JointLawFit", "cross_validate_joint", "fit_joint_law",
+    "joint_law", "joint_noise_params", "select_joint_form",
 ]
 
 #: Candidate joint forms. Each is Eq. 1 in ``x`` with the cell-number law as its capacity,
@@ -984,6 +984,9 @@ _JOINT_NAMES = {
     "coupled": ("u_bar", "i_inf", "n_sat", "s", "beta"),
     "free": ("u_bar", "i_inf", "n_sat", "s", "beta", "b"),
 }
+#: The rule that chooses a form per grid: the lowest Bayesian information criterion among
+#: :data:`JOINT_FORMS`, on the points at hand (inside cross-validation: the training folds).
+JOINT_RULE = "bic"
 _BELOW = {"coupled": "naive", "free": "coupled"}
 _LOG_PARAMS = {"u_bar", "n_sat", "s", "b"}  # fitted on a log scale (positive)
 
@@ -1092,6 +1095,16 @@ class JointLawFit:
     @property
     def n_points(self) -> int:
         return int(self.mi.size)
+
+    @property
+    def bic(self) -> float:
+        r"""Bayesian information criterion of the fit, :math:`m \ln(\mathrm{RSS}/m) + k \ln m`
+        over its ``m`` points and ``k`` parameters (``nan`` for a fit rebuilt from JSON)."""
+        m, k = self.n_points, self.theta.size
+        if m == 0:
+            return float("nan")
+        rss = float(np.sum((self.mi - self.predict(self.n, self.x)) ** 2))
+        return float(m * np.log(max(rss, 1e-300) / m) + k * np.log(m))
 
     @property
     def constrained(self) -> bool:
@@ -1223,8 +1236,13 @@ def _extend_starts(theta, form):
     """Starts of a richer form from the optimum of the form below it (β = 0 reproduces it)."""
     if form == "coupled":
         return [np.append(theta, beta) for beta in (0.0, -1.0, 1.0)]
-    log_s = theta[3]  # free from coupled: b starts at s and on either side of it
-    return [np.append(theta, log_s + d) for d in (0.0, -np.log(2), np.log(2))]
+    # free from coupled: b starts at s and on either side of it, and, in case ū settles at a
+    # rate of its own far from the capacity's, from a shallow and a unit exponent with β = ±1
+    log_s = theta[3]
+    near = [np.append(theta, log_s + d) for d in (0.0, -np.log(2), np.log(2))]
+    apart = [np.append(np.r_[theta[:4], beta], np.log(b)) for beta in (-1.0, 1.0)
+             for b in (0.3, 1.0)]
+    return near + apart
 
 
 def fit_joint_law(n, x, mi, *, form: str = "coupled", starts=None,
@@ -1246,9 +1264,9 @@ def fit_joint_law(n, x, mi, *, form: str = "coupled", starts=None,
     mi
         Auxiliary information of each point, bits.
     form
-        ``"naive"`` (one ū), ``"coupled"`` (ū moves with the capacity gap; the default, chosen
-        by cross-validation on the released grids, see :func:`cross_validate_joint`) or
-        ``"free"`` (ū with its own exponent).
+        ``"naive"`` (one ū), ``"coupled"`` (ū moves with the capacity gap; the default),
+        ``"free"`` (ū with its own exponent), or ``"bic"`` (:data:`JOINT_RULE`): all three,
+        returning the one of lowest BIC (see :func:`select_joint_form`).
     starts
         Optional extra starting vectors on the optimiser's scale.
     below
@@ -1277,8 +1295,10 @@ def fit_joint_law(n, x, mi, *, form: str = "coupled", starts=None,
     """
     from scipy.optimize import least_squares
 
+    if form == JOINT_RULE:
+        return select_joint_form(_fit_chain(n, x, mi, tuple(JOINT_FORMS)).values())
     if form not in JOINT_FORMS:
-        msg = f"Unknown joint form {form!r}; choose one of {sorted(JOINT_FORMS)}."
+        msg = f"Unknown joint form {form!r}; choose one of {sorted(JOINT_FORMS)} or {JOINT_RULE!r}."
         raise ValueError(msg)
     n, y = _check_xy(n, mi, name_x="n", positive_x=True)
     x, _ = _check_xy(x, mi, name_x="x")
@@ -1350,6 +1370,36 @@ def fit_joint_law(n, x, mi, *, form: str = "coupled", starts=None,
     )
 
 
+def _fit_chain(n, x, mi, forms) -> dict:
+    """Fits of ``forms`` (a prefix of naive, coupled, free), each started from the one below."""
+    prev, fits = None, {}
+    for form in forms:
+        prev = fits[form] = fit_joint_law(n, x, mi, form=form, below=prev)
+    return fits
+
+
+def select_joint_form(fits) -> JointLawFit:
+    """The fit of lowest BIC among fits of the same points (the rule :data:`JOINT_RULE`).
+
+    Richer forms must lower the residual enough to pay for their parameters, so a grid whose
+    noise scale does not move with N (a random projection learns nothing from cells) keeps
+    the naive form, and a grid whose noise scale does takes a richer one.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> n, x = (a.ravel() for a in np.meshgrid(np.geomspace(100, 1e5, 6), np.geomspace(10, 1e4, 6)))
+    >>> flat = dict(u_bar=400.0, i_inf=2.0, n_sat=200.0, s=0.5)
+    >>> y = joint_law(n, x, **flat) + rng.normal(0, 0.02, n.size)
+    >>> fit_joint_law(n, x, y, form="bic").form
+    'naive'
+    >>> y = joint_law(n, x, **flat, beta=1.5) + rng.normal(0, 0.02, n.size)
+    >>> fit_joint_law(n, x, y, form="bic").form
+    'coupled'
+    """
+    return min(fits, key=lambda fit: fit.bic)
+
+
 def cross_validate_joint(df: pd.DataFrame, by, *, forms=("naive", "coupled", "free"),
                          n: str = "size", x: str = "x", y: str = "mi", folds: int = 5,
                          seed: int = 0) -> pd.DataFrame:
@@ -1370,8 +1420,9 @@ def cross_validate_joint(df: pd.DataFrame, by, *, forms=("naive", "coupled", "fr
     by
         Column(s) that identify a grid (e.g. ``["task", "model"]``).
     forms
-        Joint forms to compare (keys of :data:`JOINT_FORMS`); each richer form starts from the
-        optimum of the simpler one on the same fold.
+        Joint forms to compare (keys of :data:`JOINT_FORMS`) and the rule :data:`JOINT_RULE`,
+        which picks a form on each training fold; each richer form starts from the optimum of
+        the simpler one on the same fold.
     n, x, y
         Columns holding the training size, the depth and the information (bits).
     folds, seed
@@ -1381,8 +1432,9 @@ def cross_validate_joint(df: pd.DataFrame, by, *, forms=("naive", "coupled", "fr
     -------
     pandas.DataFrame
         One row per grid and form: the keys, ``form``, ``cv_r2``, ``cv_r2_points``,
-        ``ceiling_points``, the in-sample ``r2`` (points), ``n_params``, ``n_cells`` and
-        ``n_points``.
+        ``ceiling_points``, the in-sample ``r2`` (points), ``n_params``, ``n_cells``,
+        ``n_points``, the form ``chosen`` on the whole grid and, for the rule, the forms it
+        chose on the training folds (``fold_choices``, comma-separated).
 
     Examples
     --------
@@ -1396,15 +1448,16 @@ def cross_validate_joint(df: pd.DataFrame, by, *, forms=("naive", "coupled", "fr
     True
     """
     by = [by] if isinstance(by, str) else list(by)
-    unknown = [f for f in forms if f not in JOINT_FORMS]
+    unknown = [f for f in forms if f not in JOINT_FORMS and f != JOINT_RULE]
     if unknown:
-        msg = f"Unknown joint form(s) {unknown}; choose from {sorted(JOINT_FORMS)}."
+        msg = (f"Unknown joint form(s) {unknown}; choose from {sorted(JOINT_FORMS)} "
+               f"or {JOINT_RULE!r}.")
         raise ValueError(msg)
     missing = [c for c in [*by, n, x, y] if c not in df.columns]
     if missing:
         msg = f"Columns {missing} not in the table (it has {list(df.columns)})."
         raise ValueError(msg)
-    chain = ["naive", "coupled", *(["free"] if "free" in forms else [])]
+    chain = list(JOINT_FORMS) if {"free", JOINT_RULE} & set(forms) else ["naive", "coupled"]
     rows = []
     for key, group in df.groupby(by, sort=True, observed=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -1417,15 +1470,13 @@ def cross_validate_joint(df: pd.DataFrame, by, *, forms=("naive", "coupled", "fr
         fold_of_cell = np.empty(len(cells), dtype=int)
         fold_of_cell[order] = np.arange(len(cells)) % folds
         fold = fold_of_cell[cell_of]
-        held = {f: np.full(yy.shape, np.nan) for f in chain}
-        full = {}
+        held = {f: np.full(yy.shape, np.nan) for f in [*chain, JOINT_RULE]}
+        full, chosen = {}, []
         for k in [*range(folds), None]:
             train = np.ones(yy.shape, bool) if k is None else fold != k
-            prev, fitted = None, {}
-            for form in chain:
-                prev = fitted[form] = fit_joint_law(
-                    nn[train], xx[train], yy[train], form=form, below=prev
-                )
+            fitted = _fit_chain(nn[train], xx[train], yy[train], chain)
+            fitted[JOINT_RULE] = select_joint_form(fitted.values())
+            chosen.append(fitted[JOINT_RULE].form)
             for form, fit in fitted.items():
                 if k is None:
                     full[form] = fit
@@ -1440,6 +1491,7 @@ def cross_validate_joint(df: pd.DataFrame, by, *, forms=("naive", "coupled", "fr
                 "cv_r2_points": _r_squared(yy, held[form]),
                 "ceiling_points": ceiling, "r2": full[form].r_squared,
                 "n_params": len(full[form].theta), "n_cells": int(len(cells)),
-                "n_points": int(yy.size),
+                "n_points": int(yy.size), "chosen": full[form].form,
+                "fold_choices": ",".join(chosen[:-1]) if form == JOINT_RULE else form,
             })
     return pd.DataFrame(rows)

@@ -667,7 +667,8 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--model", help="model of the released task: RandomProjection, PCA, SCVI, "
                      "Geneformer")
     src.add_argument("--fit", type=Path, help="a joint-law fit saved as JSON (see --save)")
-    src.add_argument("--form", default="coupled", choices=sorted(laws.JOINT_FORMS),
+    src.add_argument("--form", default="coupled",
+                     choices=[*sorted(laws.JOINT_FORMS), laws.JOINT_RULE],
                      help="joint form fitted to a released task (default: %(default)s)")
     q = p.add_argument_group("question (one of)")
     q.add_argument("--budget", type=float, help="total budget: maximise information")

@@ -14,24 +14,34 @@ profile    what it is for
            full datasets, for a GPU cluster (see the "Running at scale" chapter)
 =========  ==================================================================================
 
+Each has a *factorial variant* (:func:`factorial`): the same data and model settings, every
+level at every size, under its own name (``quick-factorial``; ``paper`` is factorial already).
+A job records its profile by name only (:class:`helpers.sweep.Job`), so a grid that differs
+from a registered profile must have a registered name of its own: :func:`get` refuses a changed
+copy that keeps the old name, whose jobs would share ids with the registered grid's.
+
 Examples
 --------
 >>> from helpers import profiles
 >>> profiles.get("paper").factorial, profiles.get("paper").seeds
 (True, (0, 1, 2))
+>>> variant = profiles.factorial("quick")
+>>> variant.name, variant.base, variant.factorial
+('quick-factorial', 'quick', True)
 >>> profiles.get("fast")
 Traceback (most recent call last):
 ...
-ValueError: Unknown profile 'fast'; choose one of ['paper', 'quick', 'smoke'].
+ValueError: Unknown profile 'fast'; choose one of ['paper', 'quick', 'quick-factorial', \
+'smoke', 'smoke-factorial'].
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
-__all__ = ["NAMES", "Profile", "get", "table"]
+__all__ = ["NAMES", "VARIANTS", "Profile", "factorial", "get", "table"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ class Profile:
     Attributes
     ----------
     name
-        ``"smoke"``, ``"quick"`` or ``"paper"``.
+        ``"smoke"``, ``"quick"``, ``"paper"`` or a variant's name (``"quick-factorial"``).
     n_levels
         Noise levels per curve (for counts: log-spaced fractions from full depth down to
         ``min_umis`` per cell, as in the paper).
@@ -61,6 +71,9 @@ class Profile:
         curve at the largest size and the cell-number curve at full quality only.
     min_umis
         Mean UMIs per cell at the lowest quality of a count task.
+    base
+        The profile (one of :data:`NAMES`) whose data and model hyperparameters the grid uses:
+        the profile itself, or the one a variant is derived from.
     """
 
     name: str
@@ -72,6 +85,11 @@ class Profile:
     factorial: bool
     min_size: int = 100
     min_umis: float = 10.0
+    base: str | None = None
+
+    def __post_init__(self):
+        if self.base is None:
+            object.__setattr__(self, "base", self.name)
 
 
 _PROFILES = {
@@ -89,17 +107,62 @@ _PROFILES = {
 #: The profile names, in order of cost.
 NAMES = ("smoke", "quick", "paper")
 
+# The factorial variants: the base profile's data and model settings, every level at every size.
+# A joint cells x depth law is cross-validated on its (size, level) cells in folds, and each
+# training fold must hold the richest joint form's 2 x 6 points: smoke's 3 levels x 2 sizes are
+# too few, so its variant sweeps 4 x 4 cells (4 folds of 12 training cells); quick's 6 x 4 = 24
+# cells allow 5 folds.
+_VARIANTS = {
+    "smoke-factorial": replace(_PROFILES["smoke"], name="smoke-factorial", base="smoke",
+                               factorial=True, n_levels=4, n_sizes=4),
+    "quick-factorial": replace(_PROFILES["quick"], name="quick-factorial", base="quick",
+                               factorial=True),
+}
+
+#: The variants' names (see :func:`factorial`).
+VARIANTS = tuple(_VARIANTS)
+
+_ALL = {**_PROFILES, **_VARIANTS}
+
 
 def get(profile: str | Profile) -> Profile:
-    """The :class:`Profile` called ``profile`` (a :class:`Profile` is returned as it is)."""
+    """The registered :class:`Profile` called ``profile`` (a profile's or a variant's name).
+
+    A :class:`Profile` is returned as it is if it is the registered profile of its name;
+    a changed copy (``dataclasses.replace(get("quick"), factorial=True)``) is refused, since
+    its jobs would carry the registered profile's name and share ids and shards with it.
+    """
     if isinstance(profile, Profile):
-        return profile
-    if profile not in _PROFILES:
-        msg = f"Unknown profile {profile!r}; choose one of {sorted(_PROFILES)}."
+        known = _ALL.get(profile.name)
+        if known != profile:
+            msg = (
+                f"Profile {profile.name!r} is not the registered profile of that name; a job "
+                "records only the name, so a changed grid would share its jobs' ids. Use a "
+                f"registered profile or variant ({sorted(_ALL)}), e.g. factorial('quick')."
+            )
+            raise ValueError(msg)
+        return known
+    if profile not in _ALL:
+        msg = f"Unknown profile {profile!r}; choose one of {sorted(_ALL)}."
         raise ValueError(msg)
-    return _PROFILES[profile]
+    return _ALL[profile]
 
 
-def table() -> pd.DataFrame:
-    """Every profile's grid, one row each (for the book)."""
-    return pd.DataFrame([asdict(p) for p in _PROFILES.values()]).set_index("name")
+def factorial(profile: str | Profile) -> Profile:
+    """The factorial variant of a profile: its data and model settings, every noise level at
+    every training size (``paper`` is factorial already and is returned as it is).
+
+    The variant has its own name (``quick-factorial``), which its jobs record, so a factorial
+    and a non-factorial sweep never share a job id, even in one results folder.
+    """
+    prof = get(profile)
+    if prof.factorial:
+        return prof
+    return _VARIANTS[f"{prof.base}-factorial"]
+
+
+def table(*, variants: bool = False) -> pd.DataFrame:
+    """Every profile's grid, one row each (for the book; ``variants=True`` adds the factorial
+    variants)."""
+    chosen = _ALL if variants else _PROFILES
+    return pd.DataFrame([asdict(p) for p in chosen.values()]).set_index("name")

@@ -164,8 +164,9 @@ class TaskSpec:
         return models.make_model(name, profile=profile, seed=seed)
 
     def source(self, profile: str) -> Source:
-        """The :class:`Source` of a profile (smoke reads the quick source)."""
-        name = profiles.get(profile).name
+        """The :class:`Source` of a profile (smoke reads the quick source; a variant reads its
+        base profile's)."""
+        name = profiles.get(profile).base
         if name in self.sources:
             return self.sources[name]
         return self.sources["quick"]
@@ -185,7 +186,7 @@ class TaskSpec:
         ``smoke`` keeps a fixed random subset of ``max_samples`` samples (seed 0), so that
         every seed of a smoke sweep sees the same data.
         """
-        return _load(self.name, profiles.get(profile).name)
+        return _load(self.name, profiles.get(profile).base)
 
 
 _REGISTRY: dict[str, TaskSpec] = {}

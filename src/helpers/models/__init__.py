@@ -32,7 +32,6 @@ from __future__ import annotations
 from helpers._checks import check_seed
 
 from ._common import (
-    PROFILES,
     BaseModel,
     NotFittedError,
     RepresentationModel,
@@ -70,7 +69,6 @@ __all__ = [
     "MODEL_NAMES",
     "SEQUENCE_MODEL_NAMES",
     "IMAGE_MODEL_NAMES",
-    "PROFILES",
     "BaseModel",
     "NotFittedError",
     "RepresentationModel",

@@ -6,7 +6,6 @@ fast; the neural models import their frameworks inside ``fit``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -14,10 +13,11 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
+from helpers import profiles
 from helpers._checks import check_seed, count_matrix
+from helpers._torch import torch_threads
 
 __all__ = [
-    "PROFILES",
     "NotFittedError",
     "RepresentationModel",
     "BaseModel",
@@ -29,11 +29,6 @@ __all__ = [
     "torch_threads",
     "pad_tokens",
 ]
-
-#: The three settings of every model: ``smoke`` (seconds, for CI), ``quick`` (the default book on
-#: small real datasets, two CPU cores) and ``paper`` (the paper's Supplementary S.II settings).
-PROFILES = ("smoke", "quick", "paper")
-
 
 class NotFittedError(RuntimeError, AttributeError):
     """A fitted attribute (embedding, parameter count) was asked of a model not yet fitted."""
@@ -184,8 +179,9 @@ def replace_config(config, **overrides):
 
 
 def check_profile(profile: str) -> str:
-    if profile not in PROFILES:
-        msg = f"profile must be one of {PROFILES}, got {profile!r}"
+    """``profile`` if it names one of :data:`helpers.profiles.NAMES`, else ``ValueError``."""
+    if profile not in profiles.NAMES:
+        msg = f"profile must be one of {profiles.NAMES}, got {profile!r}"
         raise ValueError(msg)
     return profile
 
@@ -315,26 +311,6 @@ def epochs_for_budget(
     if max_epochs_cap is not None:
         epochs = min(epochs, int(max_epochs_cap))
     return max(1, epochs)
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads: int | None):
-    """Run a block with ``torch.set_num_threads(n_threads)`` (``None``: leave it unchanged).
-
-    On a machine whose cores are shared with other jobs, one thread per process is often much
-    faster than several (the threads wait on each other).
-    """
-    if n_threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n_threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def pad_tokens(seqs, pad_id: int):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import tasks
+from .. import profiles, tasks
 from .cost import MEASURED_THROUGHPUT, plan
 from .run import run
 
@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     p_run = sub.add_parser("run", help="run a task's missing jobs into its results folder")
     for p in (p_plan, p_run):
         p.add_argument("--task", required=True, choices=tasks.names(), help="task name")
-        p.add_argument("--profile", default="paper", choices=["smoke", "quick", "paper"])
+        p.add_argument("--profile", default="paper", choices=[*profiles.NAMES, *profiles.VARIANTS])
         p.add_argument("--model", action="append", dest="models", help="model (repeatable)")
     p_plan.add_argument(
         "--throughput", action="append", default=[], metavar="MODEL=SAMPLES_PER_S",

@@ -136,15 +136,19 @@ def _dask(jobs, fn, store, client, resources, errors) -> Iterator[tuple[Any, str
     from distributed import as_completed
 
     token = os.urandom(4).hex()
+    # ``fn`` goes to the cluster once, not with every job: it may carry data (the task spec of
+    # your own AnnData in ``hp.apply.noise_scaling``), which would otherwise be pickled into
+    # each job's task.  Broadcast, every worker holds a copy before the jobs start.
+    shared = client.scatter(fn, broadcast=True, hash=False)
     futures = {}
-    for job in jobs:
-        res = resources(job) if callable(resources) else resources
-        future = client.submit(
-            execute_job, job, fn, store, key=f"sweep-job-{job_id(job)}-{token}", pure=False,
-            resources=res or None,
-        )
-        futures[future] = job
     try:
+        for job in jobs:
+            res = resources(job) if callable(resources) else resources
+            future = client.submit(
+                execute_job, job, shared, store, key=f"sweep-job-{job_id(job)}-{token}",
+                pure=False, resources=res or None,
+            )
+            futures[future] = job
         for future in as_completed(futures):
             job = futures[future]
             if future.status == "error":
@@ -158,6 +162,7 @@ def _dask(jobs, fn, store, client, resources, errors) -> Iterator[tuple[Any, str
         for future in futures:
             if not future.done():
                 future.cancel()
+        shared.release()
 
 
 #: Environment for Dask worker processes running sweep jobs; :func:`local_cluster` sets it,
@@ -245,7 +250,9 @@ def execute(
         Frozen, hashable jobs (dataclasses or mappings of plain values); duplicates run once.
     fn
         The per-job function, returning a list of dicts or a DataFrame.  For ``"dask"`` it
-        must be picklable (module-level functions are; cloudpickle handles closures).
+        must be picklable (module-level functions are; cloudpickle handles closures); it is
+        sent to the cluster once (scattered to every worker), not with each job, so it may
+        carry data, such as a task spec that holds its AnnData.
     store
         A :class:`~helpers.sweep.store.Store` or its folder.
     backend

@@ -34,7 +34,8 @@ def _samples_seen(model: str, profile: str, n_fit: int) -> float:
     from .. import models
     from ..models import epochs_for_budget
 
-    config = models.get_model_class(model).config_class.for_profile(profile)
+    base = profiles.get(profile).base  # a variant trains with its base profile's settings
+    config = models.get_model_class(model).config_class.for_profile(base)
     budget = getattr(config, "sample_budget", None)
     if budget is None:  # the linear models see their training data once
         return float(n_fit)
@@ -95,9 +96,9 @@ def plan(
     prof = profiles.get(profile)
     models = tuple(spec.models if models is None else models)
     if n_samples is None:
-        n_samples = spec.source(prof.name).n_samples
+        n_samples = spec.source(prof.base).n_samples
     if n_samples is None:
-        n_samples = len(spec.load(prof.name))
+        n_samples = len(spec.load(prof.base))
     n_eval = int(round(prof.eval_fraction * n_samples))
     pool = int(n_samples) - n_eval
     sizes = splits.size_grid(pool, n_sizes=prof.n_sizes, min_size=min(prof.min_size, pool),

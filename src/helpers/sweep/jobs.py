@@ -39,7 +39,10 @@ class Job:
     seed
         Seed of the evaluation split, the training subset, the noise and the model.
     profile
-        The profile whose hyperparameters and data the job uses.
+        The name of the profile whose grid the job belongs to; its data and hyperparameters are
+        those of the profile's ``base`` (a factorial variant such as ``"quick-factorial"`` has
+        quick's). The name, not the base, enters the id: shards of a factorial and a
+        non-factorial sweep never collide, even at a (level, size) point both grids hold.
     """
 
     task: str
@@ -115,7 +118,8 @@ def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None) ->
     task
         A task name or :class:`helpers.tasks.TaskSpec`.
     profile
-        ``"smoke"``, ``"quick"`` or ``"paper"``.
+        ``"smoke"``, ``"quick"``, ``"paper"``, a factorial variant (``"quick-factorial"``,
+        :func:`helpers.profiles.factorial`) or a registered :class:`~helpers.profiles.Profile`.
     models, seeds
         Subsets to sweep (default: the task's models, the profile's seeds).
     data
@@ -123,7 +127,7 @@ def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None) ->
     """
     spec = tasks.get(task)
     prof = profiles.get(profile)
-    data = spec.load(prof.name) if data is None else data
+    data = spec.load(prof.base) if data is None else data
     models = tuple(spec.models if models is None else models)
     unknown = sorted(set(models) - set(spec.models))
     if unknown:
@@ -133,7 +137,7 @@ def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None) ->
     if not seeds or min(seeds) < 0:
         msg = f"seeds must be non-negative integers, got {seeds!r}."
         raise ValueError(msg)
-    held = [tasks.holdout(spec, data, profile=prof.name, seed=s) for s in seeds]
+    held = [tasks.holdout(spec, data, profile=prof.base, seed=s) for s in seeds]
     pool = min(h.train_pool.size for h in held)
     sizes = splits.size_grid(
         pool, n_sizes=prof.n_sizes, min_size=min(prof.min_size, pool),

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import laws, splits, tasks
+from .. import laws, profiles, splits, tasks
 from .backends import execute
 from .jobs import Job, jobs
 from .store import Store, package_versions, results_dir, write_csv_atomic
@@ -174,17 +174,20 @@ def run_job(job: Job, spec: tasks.TaskSpec | None = None) -> list[dict]:
     model initialisation all follow from its fields (loaded data, splits and the current noisy
     copy are cached per process, so a worker running many jobs of one task loads them once).
     ``spec`` carries a task that is not in the registry of the process running the job (your
-    own data on a Dask worker); it is registered there first.
+    own data on a Dask worker); it is registered there first.  On Dask it reaches each worker
+    once (:func:`~helpers.sweep.backends.execute` scatters the job function), so it is
+    registered once per worker and the caches above serve all of that worker's jobs.
     """
     if spec is not None and tasks._REGISTRY.get(spec.name) is not spec:
         tasks.register(spec, replace=True)
     spec = tasks.get(job.task)
-    source = spec.source(job.profile)
-    held = _holdout(job.task, job.profile, job.seed)
-    noisy, x = _noisy(job.task, job.profile, job.seed, job.level)
+    base = profiles.get(job.profile).base  # a variant's data and settings are its base's
+    source = spec.source(base)
+    held = _holdout(job.task, base, job.seed)
+    noisy, x = _noisy(job.task, base, job.seed, job.level)
     train = splits.training_subset(held.train_pool, job.size, seed=job.seed)
     fit_idx, val_idx = splits.validation_split(train, seed=job.seed)
-    model = spec.make_model(job.model, profile=job.profile, seed=job.seed)
+    model = spec.make_model(job.model, profile=base, seed=job.seed)
     supervision = {}
     if spec.supervised:
         labels = _labels(noisy, source.signal)
@@ -231,7 +234,8 @@ def run(
     task
         A task name or :class:`helpers.tasks.TaskSpec`.
     profile
-        ``"smoke"``, ``"quick"`` or ``"paper"``.
+        ``"smoke"``, ``"quick"``, ``"paper"`` or a factorial variant (``"quick-factorial"``:
+        quick's data and models, every level at every size; :func:`helpers.profiles.factorial`).
     models, seeds, sizes
         Subsets to sweep (default: the task's models, the profile's seeds and the grid's
         training sizes; ``sizes=grid(...).sizes[-1:]`` sweeps the noise curve alone).

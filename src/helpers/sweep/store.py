@@ -18,8 +18,7 @@ the job's :func:`job_id`, written atomically (temporary file in the same folder,
 * temporaries left by a killed writer are recognisable (``.<target>~<host>~<pid>~<token>.tmp``)
   and removed the next time the folder is opened (:func:`remove_orphans`).
 
-:func:`write_csv_atomic` writes a single table with the same temporaries.  :class:`ResultsTable`
-is the older single-writer CSV table, kept for existing callers.
+:func:`write_csv_atomic` writes a single table with the same temporaries.
 """
 
 from __future__ import annotations
@@ -46,7 +45,6 @@ import pandas as pd
 __all__ = [
     "RESULTS_ENV",
     "CorruptShardError",
-    "ResultsTable",
     "Store",
     "job_fields",
     "job_id",
@@ -772,105 +770,3 @@ def _parse_shard(path: Path, data: bytes) -> dict:
     if not isinstance(job, dict) or job_id(job) != doc.get("id") or path.stem != doc.get("id"):
         raise CorruptShardError(f"Shard {path}: its job does not match its id or file name.")
     return doc
-
-
-# --------------------------------------------------------------------------------------------
-# The older single-file table
-
-
-class ResultsTable:
-    """A tidy CSV table of results that a sweep appends to and resumes from (one writer).
-
-    Superseded by :class:`Store`.  Keys are compared with the types they had when written:
-    the table remembers the keys it appended, and keys read back from the CSV are normalised
-    (``100.0`` read back from an integer column with a missing value equals ``100``).
-
-    Parameters
-    ----------
-    path
-        CSV file; created on the first :meth:`append`.
-    key
-        Columns that identify one measurement (e.g. ``dataset, size, quality, algorithm,
-        signal, seed``); :meth:`done` answers whether a key is already recorded.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> table = ResultsTable(pathlib.Path(tempfile.mkdtemp()) / "r.csv", key=["model", "seed"])
-    >>> table.done({"model": "PCA", "seed": 0})
-    False
-    >>> table.append({"model": "PCA", "seed": 0, "mi_value": 1.5})
-    >>> table.done({"model": "PCA", "seed": 0}), len(table.frame)
-    (True, 1)
-    """
-
-    def __init__(self, path: str | os.PathLike, *, key: Iterable[str]):
-        self.path = Path(path)
-        self.key = list(key)
-        remove_orphans(self.path.parent, target=self.path.name)
-        self._frame = pd.DataFrame()
-        self._done: set[tuple] = set()
-        if self.path.is_file():
-            with open(self.path, "rb") as fh:
-                size = fh.seek(0, os.SEEK_END)
-                fh.seek(max(size - 1, 0))
-                if size and fh.read(1) != b"\n":
-                    msg = (f"Results table {self.path} is truncated (its last line is cut); "
-                           "delete the partial last line or the file.")
-                    raise ValueError(msg)
-            try:
-                self._frame = pd.read_csv(self.path)
-                # Keys read as text, so that "007" stays "007" and 100 is not "100.0".
-                keys = pd.read_csv(self.path, dtype=str, keep_default_na=False)
-            except pd.errors.EmptyDataError:
-                msg = f"Results table {self.path} is empty; delete it to start afresh."
-                raise ValueError(msg) from None
-            self._done = {self._key_of(row) for row in keys.to_dict("records")}
-
-    @staticmethod
-    def _norm(value: Any) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return ""
-        if isinstance(value, (bool, np.bool_)):
-            return str(bool(value))
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            return str(int(value))
-        text = str(value)
-        if text.endswith(".0") and text[:-2].lstrip("-").isdigit():
-            return text[:-2]
-        return text
-
-    def _key_of(self, row: Mapping) -> tuple:
-        missing = [k for k in self.key if k not in row]
-        if missing:
-            msg = f"Result row lacks key column(s) {missing}."
-            raise ValueError(msg)
-        return tuple(self._norm(row[k]) for k in self.key)
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """The rows recorded so far."""
-        return self._frame.copy()
-
-    def done(self, row: Mapping) -> bool:
-        """Whether a measurement with this key is already recorded."""
-        return self._key_of(row) in self._done
-
-    def append(self, rows: Mapping | Iterable[Mapping]) -> None:
-        """Record one or more rows, stamped with the time, and rewrite the table atomically.
-
-        Rows whose key is already present are not duplicated.
-        """
-        rows = [rows] if isinstance(rows, Mapping) else list(rows)
-        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        new = []
-        for row in rows:
-            k = self._key_of(row)
-            if k in self._done:
-                continue
-            self._done.add(k)
-            new.append({**row, "recorded_at": row.get("recorded_at", stamp)})
-        if not new:
-            return
-        self._frame = pd.concat([self._frame, pd.DataFrame(new)], ignore_index=True)
-        write_csv_atomic(self._frame, self.path)
