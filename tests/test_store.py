@@ -88,7 +88,8 @@ def test_typed_round_trip(tmp_path):
     store.put(_job(1, level=1), rows_b)
     frame = store.frame([_job(0), _job(1, level=1), _job(0), _job(9)])  # repeats count once
     assert list(frame.columns) == [
-        "task", "model", "level", "size", "seed", "profile", "n", "id", "mi", "ok", "x", "tag",
+        "task", "model", "level", "size", "seed", "profile", "probe_version", "n", "id", "mi",
+        "ok", "x", "tag",
     ]
     assert str(frame["n"].dtype) == "Int64"
     assert frame["n"].tolist()[0] == 100 and frame["n"].isna().tolist() == [False, True, False]
@@ -268,3 +269,20 @@ def test_remote_lock_is_stale_only_when_not_refreshed(tmp_path):
     os.utime(lock, (time.time() - 120, time.time() - 120))
     assert store.claim(_job())
     store.release(_job())
+
+
+def test_results_of_an_earlier_estimator_are_not_reused(tmp_path):
+    # the probe's version is part of a job's id: a store filled by an earlier estimator
+    # answers "not done" for the same point measured now, and keeps the old shard untouched
+    from dataclasses import replace
+
+    from helpers import probe
+
+    now = _job()
+    assert now.probe_version == probe.VERSION
+    before = replace(now, probe_version="2026.11.01")
+    store = Store(tmp_path)
+    store.put(before, [{"mi": 1.0}])
+    assert store.has(before) and not store.has(now)
+    store.put(now, [{"mi": 1.2}])
+    assert sorted(store.frame([before, now])["mi"]) == [1.0, 1.2]

@@ -77,12 +77,18 @@ from scipy.special import digamma
 from ._torch import torch_threads
 
 __all__ = [
+    "VERSION",
     "ProbeResult",
     "estimate_mi",
     "ksg_mi",
     "latent_mi",
     "make_split",
 ]
+
+#: Version of this module's estimates: changed whenever a default estimate changes, so that a
+#: sweep's results store (whose job ids include it, :class:`helpers.sweep.Job`) never reuses
+#: values measured by an earlier estimator.
+VERSION = "2026.12.01"
 
 _LOG2 = np.log(2.0)
 MIN_EVAL = 50

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from .. import profiles, splits, tasks
+from .. import probe, profiles, splits, tasks
 
 __all__ = ["Grid", "Job", "grid", "jobs"]
 
@@ -43,6 +43,10 @@ class Job:
         those of the profile's ``base`` (a factorial variant such as ``"quick-factorial"`` has
         quick's). The name, not the base, enters the id: shards of a factorial and a
         non-factorial sweep never collide, even at a (level, size) point both grids hold.
+    probe_version
+        The version of the MI estimator (:data:`helpers.probe.VERSION`, the current one by
+        default). It enters the id, so a results store never hands back values an earlier
+        estimator measured; they stay on disk, unread, and the job runs again.
     """
 
     task: str
@@ -51,6 +55,7 @@ class Job:
     size: int
     seed: int
     profile: str
+    probe_version: str = probe.VERSION
 
     @property
     def id(self) -> str:
