@@ -675,16 +675,32 @@ def _inv_sqrt(c: np.ndarray, rel: float = 1e-8) -> np.ndarray:
     return (v / np.sqrt(w)) @ v.T
 
 
-def _cca(a: np.ndarray, b: np.ndarray):
-    """Canonical directions of (a, b): returns mean_a, Wa, mean_b, Wb, correlations."""
+def _cca(a: np.ndarray, b: np.ndarray, *, dims: int | None = None, g: float = 0.0):
+    """Canonical directions of (a, b): returns mean_a, Wa, mean_b, Wb, correlations.
+
+    ``g`` shrinks both covariances towards a multiple of the identity,
+    ``(1 − g) C + g tr(C)/p I`` (ridge CCA: ``g = 0`` is CCA, ``g = 1`` the singular directions
+    of the cross-covariance, PLS-SVD; the returned "correlations" are then the singular values
+    of the shrunk problem); ``dims`` keeps the leading directions only.
+    """
     ma, mb = a.mean(axis=0), b.mean(axis=0)
     a0, b0 = a - ma, b - mb
     n = len(a)
-    caa, cbb, cab = a0.T @ a0 / n, b0.T @ b0 / n, a0.T @ b0 / n
-    ia, ib = _inv_sqrt(caa), _inv_sqrt(cbb)
-    u, s, vt = np.linalg.svd(ia @ cab @ ib)
-    r = min(a.shape[1], b.shape[1])
+
+    def shrink(c):
+        return (1 - g) * c + g * np.trace(c) / len(c) * np.eye(len(c)) if g else c
+
+    ia, ib = _inv_sqrt(shrink(a0.T @ a0 / n)), _inv_sqrt(shrink(b0.T @ b0 / n))
+    u, s, vt = np.linalg.svd(ia @ (a0.T @ b0 / n) @ ib)
+    r = min(a.shape[1], b.shape[1], len(s) if dims is None else dims)
     return ma, ia @ u[:, :r], mb, ib @ vt.T[:, :r], np.clip(s[:r], 0, 1)
+
+
+def _matched_corr(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each column of ``pa`` with the same column of ``pb``."""
+    pa, pb = pa - pa.mean(axis=0), pb - pb.mean(axis=0)
+    den = np.sqrt((pa**2).sum(axis=0) * (pb**2).sum(axis=0))
+    return (pa * pb).sum(axis=0) / np.where(den > 0, den, np.inf)
 
 
 # ----------------------------------------------------------------------------- estimator
@@ -1007,7 +1023,7 @@ def estimate_mi(
                 ex, ey = ex_all[:, chosen], ey_all[:, chosen]
             else:
                 ex, ey = lx[eval_idx][:, chosen], ly[eval_idx][:, chosen]
-                corr = lin.corr
+                corr = np.abs(_matched_corr(lx[train_idx], ly[train_idx]))
             path_names = ["network" if pth is net else "linear" for pth in paths]
         else:
             by_pairs, pmis = [], []
@@ -1084,8 +1100,7 @@ def _sum_over_pair_groups(zx, zy, ma, wa, mb, wb, *, val_idx, test_idx, eval_idx
         return list(range(informative[-1] + 1)) if informative.size else []
 
     def correlated(px, py, z_min=3.0):
-        px, py = px - px.mean(axis=0), py - py.mean(axis=0)
-        r = (px * py).sum(axis=0) / np.sqrt((px**2).sum(axis=0) * (py**2).sum(axis=0))
+        r = _matched_corr(px, py)
         z = np.arctanh(np.clip(r, -0.999999, 0.999999)) * np.sqrt(len(px) - 3)
         return [int(i) for i in np.flatnonzero(z > z_min)]
 
@@ -1136,8 +1151,7 @@ def _sum_over_pair_groups(zx, zy, ma, wa, mb, wb, *, val_idx, test_idx, eval_idx
     all_groups: dict[int, list[int]] = {}
     for i in union:
         all_groups.setdefault(root(i), []).append(i)
-    corr = np.array([abs(np.corrcoef(tx[:, i], ty[:, i])[0, 1]) for i in range(m)])
-    return _PairSum(pmi, by_pairs, sorted(all_groups.values()), score, halves, corr)
+    return _PairSum(pmi, by_pairs, sorted(all_groups.values()), score, halves)
 
 
 @dataclass
@@ -1149,37 +1163,14 @@ class _PairSum:
     groups: list  # groups of pair indices chosen for either half
     score: np.ndarray  # per half: summed 1-D estimate of its pairs on the samples that chose them
     halves: tuple  # the two halves of the evaluation samples (positions)
-    corr: np.ndarray  # correlation of each pair on the test samples
 
 
 SHRINKAGE = (0.0, 0.3, 0.6, 0.9, 1.0)
 
 
-def _ridge_cca(a, b, idx, dims, g):
-    """Mean and ``dims`` leading directions per side of ridge CCA on ``a[idx]``, ``b[idx]``.
-
-    Both covariances are shrunk towards a multiple of the identity, ``(1 − g) C + g tr(C)/p I``:
-    ``g = 0`` is CCA, ``g = 1`` the singular directions of the cross-covariance (PLS-SVD).
-    """
-    fa, fb = a[idx], b[idx]
-    ma, mb = fa.mean(axis=0), fb.mean(axis=0)
-    a0, b0 = fa - ma, fb - mb
-    n = len(fa)
-
-    def shrink(c):
-        return (1 - g) * c + g * np.trace(c) / len(c) * np.eye(len(c))
-
-    ia, ib = _inv_sqrt(shrink(a0.T @ a0 / n)), _inv_sqrt(shrink(b0.T @ b0 / n))
-    u, _, vt = np.linalg.svd(ia @ (a0.T @ b0 / n) @ ib)
-    r = min(dims, a.shape[1], b.shape[1])
-    return ma, ia @ u[:, :r], mb, ib @ vt.T[:, :r]
-
-
 def _matched_gaussian_mi(pa, pb) -> float:
     """Gaussian MI (nats) summed over matched columns of ``pa``, ``pb`` (negative ρ as 0)."""
-    pa, pb = pa - pa.mean(axis=0), pb - pb.mean(axis=0)
-    den = np.sqrt((pa**2).sum(axis=0) * (pb**2).sum(axis=0))
-    rho = np.clip((pa * pb).sum(axis=0) / np.where(den > 0, den, np.inf), 0.0, 0.999)
+    rho = np.clip(_matched_corr(pa, pb), 0.0, 0.999)
     return float(-0.5 * np.log1p(-rho**2).sum())
 
 
@@ -1191,11 +1182,11 @@ def _linear_canonical(a, b, fit_idx, val_idx, train_idx, dims, shrinkage=SHRINKA
     Returns the variates of every sample, ``(n, r)`` per side.
     """
     def score(g):
-        ma, wa, mb, wb = _ridge_cca(a, b, fit_idx, dims, g)
+        ma, wa, mb, wb, _ = _cca(a[fit_idx], b[fit_idx], dims=dims, g=g)
         return _matched_gaussian_mi((a[val_idx] - ma) @ wa, (b[val_idx] - mb) @ wb)
 
     g = max(shrinkage, key=score)
-    ma, wa, mb, wb = _ridge_cca(a, b, train_idx, dims, g)
+    ma, wa, mb, wb, _ = _cca(a[train_idx], b[train_idx], dims=dims, g=g)
     return (a - ma) @ wa, (b - mb) @ wb
 
 
