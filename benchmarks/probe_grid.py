@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         run_null(args, opts)
         return 0
     print(f"{'case':30s} {'seed':>4s} {'truth':>6s} {'est':>6s} {'err':>7s} ok  pairs "
-          f"{'t[s]':>6s}")
+          f"{'t[s]':>6s} paths")
     n_ok = n_all = 0
     errs = []
     grid = cases(args.n, args.dims_x, args.dims_y, args.ranks, args.mis, not args.no_labels)
@@ -112,16 +112,17 @@ def main(argv=None) -> int:
             res = probe.estimate_mi(x, y, seed=seed, **opts)
             wall = time.perf_counter() - t
             err = res.mi - truth
+            paths = "/".join(p[0] for p in res.params["latent_paths"] or ["-"])
             ok = bool(abs(err) <= max(0.15, 0.1 * truth))
             n_ok += ok
             n_all += 1
             errs.append(err)
             print(f"{name:30s} {seed:4d} {truth:6.3f} {res.mi:6.3f} {err:+7.3f} "
-                  f"{'ok' if ok else '--'}  {res.n_pairs:5d} {wall:6.1f}", flush=True)
+                  f"{'ok' if ok else '--'}  {res.n_pairs:5d} {wall:6.1f} {paths}", flush=True)
             if args.json:
                 with open(args.json, "a") as fh:
                     fh.write(json.dumps(dict(case=name, seed=seed, truth=truth, est=res.mi,
-                                             ok=ok, pairs=res.n_pairs, wall=wall,
+                                             ok=ok, pairs=res.n_pairs, wall=wall, paths=paths,
                                              opts=opts)) + "\n")
     errs = np.array(errs) if errs else np.zeros(1)
     print(f"# within tolerance: {n_ok}/{n_all}; mean |err| {np.abs(errs).mean():.3f}, "

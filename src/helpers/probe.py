@@ -28,14 +28,19 @@ reference package ``latentmi`` 0.1.3 (see ``benchmarks/probe.py`` for the compar
   KSG on the ``m`` leading canonical coordinates of ``X``, ``m`` chosen on the validation
   part;
 * beside the networks, a linear path: ridge-regularised canonical directions of the inputs
-  themselves (the ridge, from CCA to the singular directions of the cross-covariance, chosen
-  on the validation part; the directions refitted on the whole training part), its pairs kept
-  where their correlation on held-out samples is clearly non-zero (z > 3) and their 1-D KSG
-  estimates summed.  For each half of the evaluation part the path whose chosen pairs read
-  more on the *other* half (and the validation part) is reported, so the choice never sees
-  the samples it is scored on.  Information spread thinly over many shared directions is
-  where networks trained on a few thousand samples lose most (rank 8 at 1 bit, dim X 100,
-  dim Y 50, N = 5,000: 0.68 bit from the networks, 0.86 with the linear path);
+  themselves, cross-fitted: for each half of the evaluation part they are fitted on every
+  other sample (the training part and the other half), the ridge (from CCA to the singular
+  directions of the cross-covariance) chosen by 3-fold cross-validation there, and their
+  pairs kept where the held-out correlation of those folds is clearly non-zero (z > 3).  For
+  each half the path whose kept pairs read more on the samples that chose them is reported,
+  so the choice never sees the samples it is scored on.  Information spread thinly over many
+  shared directions is where networks trained on a few thousand samples lose most (rank 8 at
+  1 bit, dim X 100, dim Y 50, N = 5,000: 0.68 bit from the networks alone);
+* each kept pair on its own is read by 1-D KSG or by its Gaussian copula
+  (:func:`copula_mi`, a lower bound on the MI of continuous variables), whichever reads more
+  on the samples that chose the pairs.  KSG reads weak dependence about half too low (ρ =
+  0.15 on 1,250 samples), which matters when a quarter of a bit is spread over eight pairs;
+  the copula is exact for Gaussian pairs and KSG keeps what is not Gaussian;
 * ``Y`` that is already low-dimensional (a scalar such as time, or up to ``latent_dims // 2``
   columns) is used as its own latent (lossless) and class labels are handled as a discrete
   variable (cross-entropy head, KSG in the mixed discrete–continuous form of Ross 2014).
@@ -72,13 +77,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial import cKDTree
-from scipy.special import digamma
+from scipy.special import digamma, ndtri
+from scipy.stats import rankdata
 
 from ._torch import torch_threads
 
 __all__ = [
     "VERSION",
     "ProbeResult",
+    "copula_mi",
     "estimate_mi",
     "ksg_mi",
     "latent_mi",
@@ -88,7 +95,7 @@ __all__ = [
 #: Version of this module's estimates: changed whenever a default estimate changes, so that a
 #: sweep's results store (whose job ids include it, :class:`helpers.sweep.Job`) never reuses
 #: values measured by an earlier estimator.
-VERSION = "2026.12.01"
+VERSION = "2026.12.01.2"
 
 _LOG2 = np.log(2.0)
 MIN_EVAL = 50
@@ -114,7 +121,9 @@ class ProbeResult:
     n_pairs
         Number of canonical latent pairs used for the reported estimate.
     mi_by_pairs
-        KSG estimate (bits) on the ``m`` leading canonical pairs, ``m = 1 … len``.
+        KSG estimate (bits) on the evaluation samples: of each canonical pair alone with
+        ``select="sum"`` (of the path the first half reports), otherwise of the ``m`` leading
+        pairs jointly, ``m = 1 … len``.
     canonical_corr
         Canonical correlations of the latents on the validation part.
     latent_x, latent_y
@@ -776,9 +785,10 @@ def estimate_mi(
     max_pairs
         Largest number of canonical pairs given to KSG (default: all).
     select
-        ``"sum"`` (default): KSG on each canonical pair alone, summed over the leading pairs
-        up to the last one whose estimate on held-out samples is clearly positive (exact
-        for independent pairs, e.g. Gaussian latents; labels use ``"heldout"``); canonical
+        ``"sum"`` (default): each canonical pair alone (1-D KSG or its Gaussian copula,
+        whichever reads more on held-out samples), summed over the leading pairs up to the
+        last one whose estimate on held-out samples is clearly positive (exact for
+        independent pairs, e.g. Gaussian latents; labels use ``"heldout"``); canonical
         pairs that depend on each other (KSG estimate of their MI above ``group_tol`` bits on
         the training part) are grouped and estimated jointly;
         ``"heldout"``: KSG on the ``m`` leading pairs jointly, ``m`` chosen on the
@@ -823,10 +833,11 @@ def estimate_mi(
         ``select="sum"`` estimates them jointly rather than adding them.
     linear
         Also estimate through the linear path (ridge-canonical directions of the inputs,
-        pairs kept where their held-out correlation is clearly non-zero) and report, on each
-        half of the evaluation part, the path that reads more on the other half (continuous
+        cross-fitted on every sample but the half they are scored on, pairs kept where their
+        held-out correlation is clearly non-zero) and report, on each half of the evaluation
+        part, the path whose pairs read more on the samples that chose them (continuous
         ``y`` with ``select="sum"`` only).  ``params["latent_paths"]`` says which path each
-        half used.
+        half used; ``params["pair_groups"]`` are the first half's.
     method
         ``"canonical"`` (default): this module's estimator, described above;
         ``"paper"``: ``latentmi`` 0.1.3's method as the paper used it (see the module
@@ -998,33 +1009,49 @@ def estimate_mi(
         ex_all = (zx[eval_idx] - ma) @ wa[:, :m_max]
         ey_all = ys[eval_idx] if discrete else (yrep[eval_idx] - mb) @ wb[:, :m_max]
         if select == "sum" and not discrete:
-            net = _sum_over_pair_groups(
-                zx, yrep, ma, wa[:, :m_max], mb, wb[:, :m_max], val_idx=val_idx,
-                test_idx=train_idx, eval_idx=eval_idx, k=k, seed=seed, tol=group_tol,
-            )
-            paths = [net, net]
-            if linear:
-                lx, ly = _linear_canonical(xs, ys, fit_idx, val_idx, train_idx, half)
-                r = lx.shape[1]
-                lin = _sum_over_pair_groups(
-                    lx, ly, np.zeros(r), np.eye(r), np.zeros(r), np.eye(r), val_idx=None,
-                    test_idx=train_idx, eval_idx=eval_idx, k=k, seed=seed, tol=group_tol,
-                    choose="correlation",
+            def project(idx):
+                return (zx[idx] - ma) @ wa[:, :m_max], (yrep[idx] - mb) @ wb[:, :m_max]
+
+            opts = dict(k=k, seed=seed, tol=group_tol)
+            (vx, vy), (tx, ty) = project(val_idx), project(train_idx)
+            in_a = np.random.default_rng([seed, 13]).permutation(eval_idx.size)
+            halves = (np.flatnonzero(in_a < eval_idx.size // 2),
+                      np.flatnonzero(in_a >= eval_idx.size // 2))
+            readings, path_names, lin_x, lin_y = [], [], None, None
+            for j, h in enumerate(halves):
+                o = halves[1 - j]
+                # network pairs: chosen on the validation part and the other half
+                reading = _read_pairs(
+                    ex_all[h], ey_all[h], np.vstack([vx, ex_all[o]]),
+                    np.vstack([vy, ey_all[o]]), tx, ty, choose="ksg", **opts,
                 )
-                paths = [lin if lin.score[j] > net.score[j] else net for j in (0, 1)]
+                path_names.append("network")
+                if linear:
+                    # linear pairs: fitted (and chosen, held out) on every sample but this half
+                    lx, ly, hx, hy = _linear_canonical(
+                        xs, ys, np.union1d(train_idx, eval_idx[o]), half, seed=seed)
+                    if lin_x is None:
+                        lin_x = np.zeros((eval_idx.size, lx.shape[1]))
+                        lin_y = np.zeros((eval_idx.size, ly.shape[1]))
+                    lin_x[h], lin_y[h] = lx[eval_idx[h]], ly[eval_idx[h]]
+                    lin = _read_pairs(lin_x[h], lin_y[h], hx, hy, hx, hy,
+                                      choose="correlation", **opts)
+                    if lin.score > reading.score:
+                        reading, path_names[-1] = lin, "linear"
+                readings.append(reading)
             pmi = np.zeros(len(eval_idx))
-            for j, h in enumerate(net.halves):
-                pmi[h] = paths[j].pmi[h]
-            chosen_path = paths[0]
-            by_pairs, groups = chosen_path.by_pairs, chosen_path.groups
+            for h, reading in zip(halves, readings, strict=True):
+                pmi[h] = reading.pmi
+            same = [r for r, p in zip(readings, path_names, strict=True) if p == path_names[0]]
+            by_pairs = np.concatenate([r.one_d for r in same], axis=1).mean(axis=1)
+            groups = readings[0].groups
             chosen = np.array(sorted(i for g in groups for i in g), dtype=int)
             n_pairs = int(chosen.size)
-            if chosen_path is net:
+            if path_names[0] == "network":
                 ex, ey = ex_all[:, chosen], ey_all[:, chosen]
             else:
-                ex, ey = lx[eval_idx][:, chosen], ly[eval_idx][:, chosen]
-                corr = np.abs(_matched_corr(lx[train_idx], ly[train_idx]))
-            path_names = ["network" if pth is net else "linear" for pth in paths]
+                ex, ey = lin_x[:, chosen], lin_y[:, chosen]
+                corr = np.abs(_matched_corr(lin_x, lin_y))
         else:
             by_pairs, pmis = [], []
             for m in range(1, m_max + 1):
@@ -1066,103 +1093,115 @@ def estimate_mi(
     )
 
 
-def _sum_over_pair_groups(zx, zy, ma, wa, mb, wb, *, val_idx, test_idx, eval_idx, k, seed, tol,
-                          choose="ksg"):
-    """KSG summed over groups of mutually dependent canonical pairs (``select="sum"``).
+def copula_mi(x, y, *, seed: int = 0) -> np.ndarray:
+    """Pointwise Gaussian-copula mutual information (bits) of two one-dimensional samples.
 
-    Canonical pairs ``(u_i, v_i)`` are uncorrelated with each other but not necessarily
-    independent.  When they are independent (jointly Gaussian latents) the MI is the sum of
-    the pairs' MIs, each a 2-D KSG estimate free of the bias KSG has in many dimensions;
-    when the same information shows in several pairs (clusters seen from several directions)
-    summing would count it more than once.  So:
+    Each variable is replaced by its normal scores (ranks, after the same tie-breaking jitter as
+    :func:`ksg_mi`, mapped through the standard normal quantile) and the MI of a bivariate
+    Gaussian with their correlation ``ρ`` (0 when negative) is returned pointwise,
+    ``log2 φ_ρ(a, b) / (φ(a) φ(b))``, whose mean is ``−½ log2(1 − ρ²)``.  MI is unchanged by a
+    monotone map of either variable, and among joint laws with Gaussian marginals and a given
+    correlation the Gaussian has the largest entropy, so for continuous variables this is a
+    *lower bound* on their MI (Ince et al. 2017), exact for a Gaussian pair.  On weak
+    dependence it is far less biased and noisy than KSG (ρ = 0.15 on 1,250 samples: KSG
+    reads half the truth of 0.016 bit, with sd 0.027).
 
-    1. the evaluation samples are split in two halves; for each half, the pairs are chosen on
-       the validation samples plus the *other* half (cross-fitting: the choice never sees the
-       samples it is scored on, so independent data read 0 on average): every leading pair up
-       to the last one whose 1-D KSG estimate there is clearly positive (above 2 sd of its
-       value on independent data, ≈ 0.87 / sqrt(n) bits for k = 3);
-    2. two chosen pairs are joined into one group when the KSG estimate of
-       ``I((u_i, v_i); (u_j, v_j))`` on ``test_idx`` exceeds ``tol`` bits;
-    3. on each half, the joint KSG estimates of the groups are summed.
-
-    Returns the pointwise MI on ``eval_idx``, the 1-D estimate of every pair on
-    ``eval_idx`` and the groups (lists of pair indices chosen for either half).
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal(4000)
+    >>> y = np.exp(0.8 * x + 0.6 * rng.standard_normal(4000))  # monotone map of a Gaussian
+    >>> round(float(copula_mi(x, y).mean()), 2)  # truth -½ log2(1 - 0.64) = 0.74
+    0.74
     """
-    def pairs(idx):
-        return (zx[idx] - ma) @ wa, (zy[idx] - mb) @ wb
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    if len(x) != len(y) or len(x) < 3:
+        msg = "x and y must be 1-D samples of the same length (at least 3)"
+        raise ValueError(msg)
+    rng = np.random.default_rng(seed)
 
-    def one_d(px, py):
-        return np.array([ksg_mi(px[:, [i]], py[:, [i]], k=k, seed=seed) for i in range(m)])
+    def scores(v):
+        v = _jitter(v[:, None], rng)[:, 0]
+        s = ndtri((rankdata(v) - 0.5) / len(v))
+        return (s - s.mean()) / s.std()
 
-    def leading(pointwise):
-        cut = 2.0 * 0.87 / np.sqrt(pointwise.shape[1])
-        informative = np.flatnonzero(pointwise.mean(axis=1) > cut)
-        return list(range(informative[-1] + 1)) if informative.size else []
+    a, b = scores(x), scores(y)
+    rho = float(np.clip(np.mean(a * b), 0.0, 0.999999))
+    r2 = rho * rho
+    pmi = -0.5 * np.log1p(-r2) - (r2 * (a * a + b * b) - 2 * rho * a * b) / (2 * (1 - r2))
+    return pmi / np.log(2)
 
-    def correlated(px, py, z_min=3.0):
-        r = _matched_corr(px, py)
-        z = np.arctanh(np.clip(r, -0.999999, 0.999999)) * np.sqrt(len(px) - 3)
-        return [int(i) for i in np.flatnonzero(z > z_min)]
 
-    m = wa.shape[1]
-    ex, ey = pairs(eval_idx)
-    in_a = np.random.default_rng([seed, 13]).permutation(len(eval_idx)) < len(eval_idx) // 2
-    halves = (np.flatnonzero(in_a), np.flatnonzero(~in_a))
-    p_half = [one_d(ex[h], ey[h]) for h in halves]
-    if val_idx is None:
-        select_on = [p_half[1], p_half[0]]
-        chooser_x, chooser_y = [ex[halves[1]], ex[halves[0]]], [ey[halves[1]], ey[halves[0]]]
-    else:
-        vx, vy = pairs(val_idx)
-        p_val = one_d(vx, vy)
-        select_on = [np.hstack([p_val, p_half[1 - j]]) for j in (0, 1)]
-        chooser_x = [np.vstack([vx, ex[halves[1 - j]]]) for j in (0, 1)]
-        chooser_y = [np.vstack([vy, ey[halves[1 - j]]]) for j in (0, 1)]
+@dataclass
+class _Reading:
+    """What one path's pairs read on one half of the evaluation samples."""
+
+    pmi: np.ndarray  # pointwise MI on the half's samples
+    one_d: np.ndarray  # (pairs, samples): 1-D KSG of every pair on the half
+    score: float  # what the kept pairs read on the samples that chose them
+    groups: list  # kept pairs, grouped where they depend on each other
+
+
+def _read_pairs(ex, ey, cx, cy, tx, ty, *, choose, k, seed, tol) -> _Reading:
+    """Pointwise MI on ``(ex, ey)`` of matched pairs chosen on other samples ``(cx, cy)``.
+
+    1. pairs are kept on the chooser samples ``(cx, cy)``, never the scored ones (so
+       independent data read 0 on average): with ``choose="ksg"`` every leading pair up to the
+       last one whose 1-D KSG estimate is clearly positive (above 2 sd of its value on
+       independent data, ≈ 0.87 / sqrt(n) bits for k = 3); with ``"correlation"`` every pair
+       whose correlation is clearly non-zero (z > 3);
+    2. two kept pairs are joined into one group when the KSG estimate of
+       ``I((u_i, v_i); (u_j, v_j))`` on ``(tx, ty)`` exceeds ``tol`` bits (the same
+       information seen in several pairs, e.g. clusters, is then counted once);
+    3. a group of one pair is read by its Gaussian copula (:func:`copula_mi`, a lower bound
+       with little bias and noise) unless 1-D KSG reads clearly more on the chooser samples
+       (by 4 sd of KSG on independent data: information that is not Gaussian; a smaller
+       margin lets KSG's noise on eight weak pairs, 2–3 sd at the most, pass for it); larger groups
+       by joint KSG; the groups' pointwise estimates are summed.
+    """
+    m = ex.shape[1]
+
+    def ksg1(px, py, i):
+        return ksg_mi(px[:, [i]], py[:, [i]], k=k, seed=seed)
+
+    on_c = np.array([ksg1(cx, cy, i).mean() for i in range(m)])
+    sd0 = 0.87 / np.sqrt(len(cx))  # sd of a 1-D KSG estimate on independent data
     if choose == "ksg":
-        kept = [leading(select_on[j]) for j in (0, 1)]
+        informative = np.flatnonzero(on_c > 2 * sd0)
+        kept = list(range(informative[-1] + 1)) if informative.size else []
     else:
-        kept = [correlated(chooser_x[j], chooser_y[j]) for j in (0, 1)]
-    score = np.array([select_on[j][kept[j]].mean(axis=1).sum() for j in (0, 1)])
-    union = sorted(set(kept[0]) | set(kept[1]))
-    tx, ty = pairs(test_idx)
-    parent = {i: i for i in union}
+        r = _matched_corr(cx, cy)
+        z = np.arctanh(np.clip(r, -0.999999, 0.999999)) * np.sqrt(len(cx) - 3)
+        kept = [int(i) for i in np.flatnonzero(z > 3.0)]
+    on_gauss = {i: copula_mi(cx[:, i], cy[:, i], seed=seed).mean() for i in kept}
+    use_ksg = {i: on_c[i] > on_gauss[i] + 4 * sd0 for i in kept}
+    score = float(sum(on_c[i] if use_ksg[i] else on_gauss[i] for i in kept))
+    parent = {i: i for i in kept}
 
     def root(i):
         while parent[i] != i:
             i = parent[i]
         return i
 
-    for a_pos, i in enumerate(union):
-        for j in union[a_pos + 1 :]:
+    for a_pos, i in enumerate(kept):
+        for j in kept[a_pos + 1 :]:
             dep = ksg_mi(np.c_[tx[:, i], ty[:, i]], np.c_[tx[:, j], ty[:, j]], k=k, seed=seed)
             if dep.mean() > tol:
                 parent[root(j)] = root(i)
-    pmi = np.zeros(len(eval_idx))
-    for j, h in enumerate(halves):
-        groups: dict[int, list[int]] = {}
-        for i in kept[j]:
-            groups.setdefault(root(i), []).append(i)
-        for g in groups.values():
-            if len(g) == 1:
-                pmi[h] += p_half[j][g[0]]
-            else:
-                pmi[h] += ksg_mi(ex[h][:, g], ey[h][:, g], k=k, seed=seed)
-    by_pairs = np.array([np.concatenate([p_half[0][i], p_half[1][i]]).mean() for i in range(m)])
-    all_groups: dict[int, list[int]] = {}
-    for i in union:
-        all_groups.setdefault(root(i), []).append(i)
-    return _PairSum(pmi, by_pairs, sorted(all_groups.values()), score, halves)
-
-
-@dataclass
-class _PairSum:
-    """What :func:`_sum_over_pair_groups` found for one set of latents."""
-
-    pmi: np.ndarray  # pointwise MI on the evaluation samples
-    by_pairs: np.ndarray  # 1-D estimate of every pair on the evaluation samples
-    groups: list  # groups of pair indices chosen for either half
-    score: np.ndarray  # per half: summed 1-D estimate of its pairs on the samples that chose them
-    halves: tuple  # the two halves of the evaluation samples (positions)
+    groups: dict[int, list[int]] = {}
+    for i in kept:
+        groups.setdefault(root(i), []).append(i)
+    one_d = np.array([ksg1(ex, ey, i) for i in range(m)]).reshape(m, len(ex))
+    pmi = np.zeros(len(ex))
+    for g in groups.values():
+        if len(g) > 1:
+            pmi += ksg_mi(ex[:, g], ey[:, g], k=k, seed=seed)
+        elif use_ksg[g[0]]:
+            pmi += one_d[g[0]]
+        else:
+            pmi += copula_mi(ex[:, g[0]], ey[:, g[0]], seed=seed)
+    return _Reading(pmi, one_d, score, sorted(groups.values()))
 
 
 SHRINKAGE = (0.0, 0.3, 0.6, 0.9, 1.0)
@@ -1174,20 +1213,31 @@ def _matched_gaussian_mi(pa, pb) -> float:
     return float(-0.5 * np.log1p(-rho**2).sum())
 
 
-def _linear_canonical(a, b, fit_idx, val_idx, train_idx, dims, shrinkage=SHRINKAGE):
-    """Leading ridge-canonical variates of ``(a, b)``, the ridge chosen on held-out samples.
+def _linear_canonical(a, b, idx, dims, *, seed, folds=3, shrinkage=SHRINKAGE):
+    """Leading ridge-canonical variates of ``(a, b)`` fitted on ``idx``, with held-out copies.
 
-    Each ``g`` in ``shrinkage`` is fitted on ``fit_idx`` and scored by the Gaussian MI its
-    ``dims`` matched variates keep on ``val_idx``; the best ``g`` is refitted on ``train_idx``.
-    Returns the variates of every sample, ``(n, r)`` per side.
+    ``idx`` is split into ``folds`` parts; for each ``g`` in ``shrinkage`` the directions fitted
+    without a part project that part, and the ``g`` whose held-out variates keep the most
+    Gaussian MI is refitted on all of ``idx``.  Returns the variates of every sample under that
+    fit, ``(n, r)`` per side, and the held-out variates of the ``idx`` samples (each projected
+    by a fit that did not see it), on which the pairs can be chosen.
     """
-    def score(g):
-        ma, wa, mb, wb, _ = _cca(a[fit_idx], b[fit_idx], dims=dims, g=g)
-        return _matched_gaussian_mi((a[val_idx] - ma) @ wa, (b[val_idx] - mb) @ wb)
-
-    g = max(shrinkage, key=score)
-    ma, wa, mb, wb, _ = _cca(a[train_idx], b[train_idx], dims=dims, g=g)
-    return (a - ma) @ wa, (b - mb) @ wb
+    part = np.random.default_rng([seed, 17]).permutation(idx.size) % folds
+    best = None
+    for g in shrinkage:
+        hx = hy = None
+        for f in range(folds):
+            ma, wa, mb, wb, _ = _cca(a[idx[part != f]], b[idx[part != f]], dims=dims, g=g)
+            px, py = (a[idx[part == f]] - ma) @ wa, (b[idx[part == f]] - mb) @ wb
+            if hx is None:
+                hx, hy = np.zeros((idx.size, px.shape[1])), np.zeros((idx.size, py.shape[1]))
+            hx[part == f], hy[part == f] = px, py
+        s = _matched_gaussian_mi(hx, hy)
+        if best is None or s > best[0]:
+            best = (s, g, hx, hy)
+    _, g, hx, hy = best
+    ma, wa, mb, wb, _ = _cca(a[idx], b[idx], dims=dims, g=g)
+    return (a - ma) @ wa, (b - mb) @ wb, hx, hy
 
 
 def _pca_project(a: np.ndarray, ref_idx: np.ndarray, dims: int) -> np.ndarray:
