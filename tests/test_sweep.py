@@ -138,6 +138,21 @@ def test_run_is_resumable_and_rows_carry_the_schema(toy_task, tmp_path):
     assert calls == [] and report.skipped == len(first)
 
 
+def test_results_csv_holds_every_model_swept_into_the_folder(toy_task, tmp_path):
+    kw = dict(profile="smoke", results=tmp_path, progress=False)
+    pca = sweep.run(toy_task, models=["PCA"], **kw)
+    # a shard from an earlier estimator stays in the folder but not in the table
+    old = dataclasses.replace(sweep.jobs(toy_task, profile="smoke", models=["PCA"])[0],
+                              probe_version="2026.11.01")
+    sweep.Store(tmp_path).put(old, [{"mi": 9.0}])
+    rp = sweep.run(toy_task, models=["RandomProjection"], **kw)
+    assert set(pca["model"]) == {"PCA"} and set(rp["model"]) == {"RandomProjection"}
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert len(table) == len(pca) + len(rp)
+    assert set(table["model"]) == {"PCA", "RandomProjection"} and (table["mi"] < 9).all()
+    assert list(table.columns[: len(run_module.RESULT_COLUMNS)]) == run_module.RESULT_COLUMNS
+
+
 def test_estimator_probe_measures_one_model_with_each_estimator(toy_task, tmp_path):
     """Both estimators probe the same embeddings of one trained model (one row each), and the
     fits give one curve per estimator."""

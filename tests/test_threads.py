@@ -1,4 +1,4 @@
-"""torch's thread count inside ``helpers._torch.torch_threads`` does not depend on what ran before."""
+"""torch's thread count inside ``helpers._torch.torch_threads`` does not depend on history."""
 
 from __future__ import annotations
 

@@ -254,8 +254,11 @@ def run(
     Returns
     -------
     pandas.DataFrame
-        One row per job and probed signal (:data:`RESULT_COLUMNS` first); also written to
-        ``results.csv`` in the results folder.
+        One row per job of this call and probed signal (:data:`RESULT_COLUMNS` first).
+        ``results.csv`` in the results folder gets every row the folder holds from this
+        estimator version (:data:`helpers.probe.VERSION`): this call's and those of earlier
+        calls with other models, seeds, sizes or profiles (its ``profile`` column tells them
+        apart), so sweeping the models one call at a time still leaves the whole table there.
     """
     spec = tasks.get(task)
     folder = Path(results) if results is not None else results_dir(spec.name)
@@ -264,13 +267,26 @@ def run(
     registered = tasks._REGISTRY.get(spec.name) is spec
     fn = run_job if registered and backend == "serial" else functools.partial(run_job, spec=spec)
     execute(todo, fn, store, backend=backend, client=client, progress=progress)
-    frame = store.frame(todo)
+    write_csv_atomic(_tidy(_current(store.frame())), folder / "results.csv")
+    return _tidy(store.frame(todo))
+
+
+def _current(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows measured by this version of the MI estimator (older shards stay in the folder)."""
+    from .. import probe
+
+    if "probe_version" not in frame:
+        return frame
+    return frame[frame["probe_version"] == probe.VERSION]
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Result columns first, rows ordered by profile, seed, model, size, level (and estimator)."""
     first = [c for c in RESULT_COLUMNS if c in frame.columns]
     frame = frame[first + [c for c in frame.columns if c not in first]]
-    order = ["seed", "model", "size", "level", *(["estimator"] if "estimator" in frame else [])]
-    frame = frame.sort_values(order, ignore_index=True)
-    write_csv_atomic(frame, folder / "results.csv")
-    return frame
+    order = ["profile", "seed", "model", "size", "level",
+             *(["estimator"] if "estimator" in frame else [])]
+    return frame.sort_values([c for c in order if c in frame], ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
