@@ -138,6 +138,27 @@ def test_run_is_resumable_and_rows_carry_the_schema(toy_task, tmp_path):
     assert calls == [] and report.skipped == len(first)
 
 
+def test_a_task_whose_probe_options_change_gets_new_job_ids(toy_task):
+    def ids(spec):
+        return [j.id for j in sweep.jobs(spec, profile="smoke", models=["PCA"])]
+
+    capped = [tasks.variant(toy_task, name=f"toy_probe_{i}",
+                            probe=sweep.estimator_probe(paper={"max_epochs": e}))
+              for i, e in enumerate((3, 3, 4))]
+    try:
+        one, same, other = (ids(dataclasses.replace(c, name="toy_counts")) for c in capped)
+        assert one == same  # the same options: the same jobs, reused from a store
+        assert not set(one) & set(other)  # another epoch cap: other jobs
+        assert not set(one) & set(ids(toy_task))  # and neither is the default probe's
+        job = sweep.jobs(capped[0], profile="smoke", models=["PCA"])[0]
+        assert job.probe == ("_probe_estimators(methods=('canonical', 'paper'), "
+                             "options={'paper': {'max_epochs': 3}})")
+        assert sweep.jobs(toy_task, profile="smoke")[0].probe == "default"
+    finally:
+        for c in capped:
+            tasks._REGISTRY.pop(c.name, None)
+
+
 def test_results_csv_holds_every_model_swept_into_the_folder(toy_task, tmp_path):
     kw = dict(profile="smoke", results=tmp_path, progress=False)
     pca = sweep.run(toy_task, models=["PCA"], **kw)

@@ -13,13 +13,14 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import pandas as pd
 
 from .. import probe, profiles, splits, tasks
 
-__all__ = ["Grid", "Job", "grid", "jobs"]
+__all__ = ["Grid", "Job", "grid", "jobs", "probe_name"]
 
 
 @dataclass(frozen=True, order=True)
@@ -47,6 +48,10 @@ class Job:
         The version of the MI estimator (:data:`helpers.probe.VERSION`, the current one by
         default). It enters the id, so a results store never hands back values an earlier
         estimator measured; they stay on disk, unread, and the job runs again.
+    probe
+        The task's probe as :func:`probe_name` writes it (``"default"``: the sweep's latent-MI
+        probe); it enters the id too, so a task whose probe options change (another estimator,
+        another epoch cap) never reuses the values measured with the old ones.
     """
 
     task: str
@@ -56,6 +61,7 @@ class Job:
     seed: int
     profile: str
     probe_version: str = probe.VERSION
+    probe: str = "default"
 
     @property
     def id(self) -> str:
@@ -158,6 +164,28 @@ def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None) ->
     )
 
 
+def probe_name(fn) -> str:
+    """How a task's probe enters its jobs' ids: ``"default"`` for ``None`` (the sweep's
+    latent-MI probe), else the function's name with the arguments bound by ``functools.partial``.
+
+    Examples
+    --------
+    >>> import functools
+    >>> def my_probe(model, data, held, *, seed=0, epochs=10): ...
+    >>> probe_name(None), probe_name(my_probe)
+    ('default', 'my_probe')
+    >>> probe_name(functools.partial(my_probe, epochs=3))
+    'my_probe(epochs=3)'
+    """
+    if fn is None:
+        return "default"
+    if isinstance(fn, functools.partial):
+        bound = [repr(a) for a in fn.args]
+        bound += [f"{k}={v!r}" for k, v in sorted(fn.keywords.items())]
+        return f"{probe_name(fn.func)}({', '.join(bound)})"
+    return getattr(fn, "__qualname__", type(fn).__qualname__)
+
+
 def jobs(
     task, *, profile: str = "quick", models=None, seeds=None, sizes=None, data=None
 ) -> list[Job]:
@@ -175,7 +203,7 @@ def jobs(
         msg = f"sizes {sorted(keep - set(g.sizes))} are not in the grid's sizes {g.sizes}."
         raise ValueError(msg)
     return [
-        Job(spec.name, model, level, size, seed, name)
+        Job(spec.name, model, level, size, seed, name, probe=probe_name(spec.probe))
         for seed in g.seeds
         for level, size in g.points()
         if size in keep
