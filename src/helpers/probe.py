@@ -36,11 +36,12 @@ reference package ``latentmi`` 0.1.3 (see ``benchmarks/probe.py`` for the compar
   so the choice never sees the samples it is scored on.  Information spread thinly over many
   shared directions is where networks trained on a few thousand samples lose most (rank 8 at
   1 bit, dim X 100, dim Y 50, N = 5,000: 0.68 bit from the networks alone);
-* each kept pair on its own is read by 1-D KSG or by its Gaussian copula
-  (:func:`copula_mi`, a lower bound on the MI of continuous variables), whichever reads more
-  on the samples that chose the pairs.  KSG reads weak dependence about half too low (ρ =
-  0.15 on 1,250 samples), which matters when a quarter of a bit is spread over eight pairs;
-  the copula is exact for Gaussian pairs and KSG keeps what is not Gaussian;
+* each kept pair on its own is read by its Gaussian copula (:func:`copula_mi`, a lower bound
+  on the MI of continuous variables), or by 1-D KSG where KSG reads clearly more (by 4 sd of
+  its spread on independent data) on the samples that chose the pairs.  KSG reads weak
+  dependence about half too low (ρ = 0.15 on 1,250 samples), which matters when a quarter of
+  a bit is spread over eight pairs; the copula is exact for Gaussian pairs, and KSG keeps
+  what is not Gaussian;
 * ``Y`` that is already low-dimensional (a scalar such as time, or up to ``latent_dims // 2``
   columns) is used as its own latent (lossless) and class labels are handled as a discrete
   variable (cross-entropy head, KSG in the mixed discrete–continuous form of Ross 2014).
@@ -785,8 +786,8 @@ def estimate_mi(
     max_pairs
         Largest number of canonical pairs given to KSG (default: all).
     select
-        ``"sum"`` (default): each canonical pair alone (1-D KSG or its Gaussian copula,
-        whichever reads more on held-out samples), summed over the leading pairs up to the
+        ``"sum"`` (default): each canonical pair alone (its Gaussian copula, or 1-D KSG where
+        that reads clearly more on held-out samples), summed over the leading pairs up to the
         last one whose estimate on held-out samples is clearly positive (exact for
         independent pairs, e.g. Gaussian latents; labels use ``"heldout"``); canonical
         pairs that depend on each other (KSG estimate of their MI above ``group_tol`` bits on
