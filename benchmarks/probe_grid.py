@@ -4,7 +4,8 @@ Jointly Gaussian low-rank cases (:func:`helpers.groundtruth.gaussian_lowrank`) o
 dim X × dim Y × shared rank × MI × N, plus labelled mixtures; prints truth, estimate, error,
 whether the error is within the tolerance ``max(0.15, 0.1 · truth)``, the number of canonical
 pairs used and the wall time of each case.  ``--null`` instead estimates the MI of
-independent ``x`` and ``y`` (truth 0) over several seeds and prints the mean.
+independent ``x`` and ``y`` (truth 0) over several seeds and prints the mean; ``--pairs`` the
+bias and spread of 1-D KSG and of the Gaussian copula on one weakly dependent Gaussian pair.
 
 Usage (from the repository root, single-threaded; the full grid takes hours on a shared
 machine, so select cases)::
@@ -13,6 +14,7 @@ machine, so select cases)::
         --dims-y 20 50 --ranks 1 4 8 --mis 0.25 1 4 --n 5000 10000
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/probe_grid.py --only x1000-y50-0.25
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/probe_grid.py --null --seeds 0 1 2 3 4
+    PYTHONPATH=src python benchmarks/probe_grid.py --pairs --n 1250 --seeds $(seq 0 39)
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/probe_grid.py --opts '{"select": "max"}'
 """
 
@@ -38,6 +40,7 @@ LABELS = {
     "labels-x1000-c3-0.8bit": dict(dim_x=1000, n_classes=3, mi_bits=0.8),
 }
 NULL = ((16, 16), (100, 10))
+PAIR_RHOS = (0.0, 0.1, 0.15, 0.2, 0.4)
 
 
 def cases(ns, dims_x, dims_y, ranks, mis, labels=True):
@@ -77,6 +80,25 @@ def run_null(args, opts) -> None:
                   flush=True)
 
 
+def run_pairs(args) -> None:
+    """Bias and spread of 1-D KSG and of the Gaussian copula on one weakly dependent pair."""
+    print(f"{'rho':>5s} {'n':>6s} {'truth':>7s} {'KSG mean':>9s} {'sd':>6s} "
+          f"{'copula mean':>12s} {'sd':>6s}   ({len(args.seeds)} seeds)")
+    for rho in PAIR_RHOS:
+        truth = -0.5 * np.log2(1 - rho**2)
+        for n in args.n:
+            ksg, cop = [], []
+            for seed in args.seeds:
+                rng = np.random.default_rng([seed, 98])
+                x = rng.standard_normal(n)
+                y = rho * x + np.sqrt(1 - rho**2) * rng.standard_normal(n)
+                ksg.append(probe.ksg_mi(x[:, None], y[:, None], seed=seed).mean())
+                cop.append(probe.copula_mi(x, y, seed=seed).mean())
+            ksg, cop = np.array(ksg), np.array(cop)
+            print(f"{rho:5.2f} {n:6d} {truth:7.4f} {ksg.mean():9.4f} {ksg.std(ddof=1):6.4f} "
+                  f"{cop.mean():12.4f} {cop.std(ddof=1):6.4f}", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[5000], help=f"sample sizes {NS}")
@@ -91,12 +113,17 @@ def main(argv=None) -> int:
     ap.add_argument("--no-labels", action="store_true")
     ap.add_argument("--null", action="store_true",
                     help=f"independent x, y of dims {NULL} instead of the grid")
+    ap.add_argument("--pairs", action="store_true",
+                    help=f"one Gaussian pair at rho {PAIR_RHOS}: KSG and the copula, --seeds")
     ap.add_argument("--json", help="append one JSON line per case to this file")
     args = ap.parse_args(argv)
     opts = json.loads(args.opts)
     print(f"# seeds={args.seeds} opts={opts}")
     if args.null:
         run_null(args, opts)
+        return 0
+    if args.pairs:
+        run_pairs(args)
         return 0
     print(f"{'case':30s} {'seed':>4s} {'truth':>6s} {'est':>6s} {'err':>7s} ok  pairs "
           f"{'t[s]':>6s} paths")

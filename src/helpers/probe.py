@@ -38,10 +38,11 @@ reference package ``latentmi`` 0.1.3 (see ``benchmarks/probe.py`` for the compar
   1 bit, dim X 100, dim Y 50, N = 5,000: 0.68 bit from the networks alone);
 * each kept pair on its own is read by its Gaussian copula (:func:`copula_mi`, a lower bound
   on the MI of continuous variables), or by 1-D KSG where KSG reads clearly more (by 4 sd of
-  its spread on independent data) on the samples that chose the pairs.  KSG reads weak
-  dependence about half too low (ρ = 0.15 on 1,250 samples), which matters when a quarter of
-  a bit is spread over eight pairs; the copula is exact for Gaussian pairs, and KSG keeps
-  what is not Gaussian;
+  its spread on independent data) on the samples that chose the pairs.  On a weak pair KSG
+  scatters 5–6 times as much as the copula and reads a little low (ρ = 0.15 on 1,250 samples,
+  40 seeds: sd 0.031 against 0.0055 bit, means 0.011 and 0.016 for a truth of 0.016;
+  ``benchmarks/probe_grid.py --pairs``), which matters when a quarter of a bit is spread over
+  eight pairs; the copula is exact for Gaussian pairs, and KSG keeps what is not Gaussian;
 * ``Y`` that is already low-dimensional (a scalar such as time, or up to ``latent_dims // 2``
   columns) is used as its own latent (lossless) and class labels are handled as a discrete
   variable (cross-entropy head, KSG in the mixed discrete–continuous form of Ross 2014).
@@ -1104,8 +1105,8 @@ def copula_mi(x, y, *, seed: int = 0) -> np.ndarray:
     monotone map of either variable, and among joint laws with Gaussian marginals and a given
     correlation the Gaussian has the largest entropy, so for continuous variables this is a
     *lower bound* on their MI (Ince et al. 2017), exact for a Gaussian pair.  On weak
-    dependence it is far less biased and noisy than KSG (ρ = 0.15 on 1,250 samples: KSG
-    reads half the truth of 0.016 bit, with sd 0.027).
+    dependence it scatters far less than KSG (ρ = 0.15 on 1,250 samples, 40 seeds: sd 0.0055
+    bit against KSG's 0.031, means 0.016 and 0.011 for a truth of 0.016).
 
     Examples
     --------
