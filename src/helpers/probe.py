@@ -1225,15 +1225,14 @@ def _linear_canonical(a, b, idx, dims, *, seed, folds=3, shrinkage=SHRINKAGE):
     by a fit that did not see it), on which the pairs can be chosen.
     """
     part = np.random.default_rng([seed, 17]).permutation(idx.size) % folds
+    r = min(a.shape[1], b.shape[1], dims)  # the variates :func:`_cca` returns per side
     best = None
     for g in shrinkage:
-        hx = hy = None
+        hx, hy = np.zeros((idx.size, r)), np.zeros((idx.size, r))
         for f in range(folds):
             ma, wa, mb, wb, _ = _cca(a[idx[part != f]], b[idx[part != f]], dims=dims, g=g)
-            px, py = (a[idx[part == f]] - ma) @ wa, (b[idx[part == f]] - mb) @ wb
-            if hx is None:
-                hx, hy = np.zeros((idx.size, px.shape[1])), np.zeros((idx.size, py.shape[1]))
-            hx[part == f], hy[part == f] = px, py
+            hx[part == f] = (a[idx[part == f]] - ma) @ wa
+            hy[part == f] = (b[idx[part == f]] - mb) @ wb
         s = _matched_gaussian_mi(hx, hy)
         if best is None or s > best[0]:
             best = (s, g, hx, hy)

@@ -26,7 +26,6 @@ __all__ = [
     "select_highly_variable",
     "train_val_split",
     "epochs_for_budget",
-    "torch_threads",
     "pad_tokens",
 ]
 

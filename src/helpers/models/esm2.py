@@ -39,7 +39,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._common import BaseModel, NotFittedError, check_profile, pad_tokens, torch_threads
+from .._torch import torch_threads
+from ._common import BaseModel, NotFittedError, check_profile, pad_tokens
 
 __all__ = [
     "ESM2_8M",

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import BaseModel, NotFittedError, check_profile, torch_threads
+from .._torch import torch_threads
+from ._common import BaseModel, NotFittedError, check_profile
 
 __all__ = [
     "MobileNetConfig",
