@@ -173,12 +173,18 @@ def test_command_line_help_and_errors(capsys):
 
 
 def test_table_of_every_released_optimum_is_finite(released):
-    rows = []
+    rows, refused = [], []
     for (task, model), g in released.items():
         fit = laws.fit_joint_law(g["size"], g["x"], g["mi"])
+        if not fit.success:  # a failed fit is refused, never planned on
+            with pytest.raises(ValueError, match="did not converge"):
+                plan.optimal_design(fit, 1e9, uncertainty=0)
+            refused.append((task, model))
+            continue
         d = plan.optimal_design(fit, 1e9, uncertainty=0)
         rows.append({"task": task, "model": model, **d.to_dict()})
     table = pd.DataFrame(rows)
-    assert len(table) == 16
+    assert len(table) + len(refused) == 16 and len(table) >= 14
+    assert all(model == "RandomProjection" for _, model in refused)
     assert np.isfinite(table[["cells", "umis_per_cell", "mi"]]).all().all()
     assert (table["cost"] - 1e9).abs().max() < 1e-3

@@ -88,8 +88,8 @@ def test_typed_round_trip(tmp_path):
     store.put(_job(1, level=1), rows_b)
     frame = store.frame([_job(0), _job(1, level=1), _job(0), _job(9)])  # repeats count once
     assert list(frame.columns) == [
-        "task", "model", "level", "size", "seed", "profile", "probe_version", "probe", "n", "id",
-        "mi",
+        "task", "model", "level", "size", "seed", "profile", "probe_version", "probe", "task_id",
+        "n", "id", "mi",
         "ok", "x", "tag",
     ]
     assert str(frame["n"].dtype) == "Int64"

@@ -47,7 +47,7 @@ def toy_task():
     })
     tasks.register(spec)
     yield spec
-    tasks._REGISTRY.pop("toy_counts")
+    tasks.unregister("toy_counts")
 
 
 def test_quick_grid_follows_the_profile(toy_task):
@@ -156,7 +156,7 @@ def test_a_task_whose_probe_options_change_gets_new_job_ids(toy_task):
         assert sweep.jobs(toy_task, profile="smoke")[0].probe == "default"
     finally:
         for c in capped:
-            tasks._REGISTRY.pop(c.name, None)
+            tasks.unregister(c.name)
 
 
 def test_results_csv_holds_every_model_swept_into_the_folder(toy_task, tmp_path):
@@ -185,7 +185,7 @@ def test_estimator_probe_measures_one_model_with_each_estimator(toy_task, tmp_pa
                          progress=False)
         n_jobs = len(sweep.jobs(spec, profile="smoke", models=["PCA"], sizes=largest))
     finally:
-        tasks._REGISTRY.pop("toy_estimators", None)
+        tasks.unregister("toy_estimators")
     assert len(rows) == 2 * n_jobs and rows["estimator"].value_counts().to_dict() == {
         "canonical": n_jobs, "paper": n_jobs}
     assert (rows.groupby("level")["fit_seconds"].nunique() == 1).all()  # trained once each
@@ -261,7 +261,7 @@ def test_dask_run_ships_the_task_spec_once(toy_task, tmp_path):
             rows = sweep.run(spec, profile="smoke", models=["PCA"], backend="dask",
                              client=client, results=tmp_path, progress=False)
     finally:
-        tasks._REGISTRY.pop("toy_shipped", None)
+        tasks.unregister("toy_shipped")
     n_jobs = len(sweep.jobs(spec, profile="smoke", models=["PCA"]))
     assert n_jobs > 1 and len(rows) == n_jobs and rows["mi"].notna().all()
     assert (rows["dataset"] == "toy").all()

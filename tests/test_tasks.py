@@ -31,8 +31,11 @@ def test_registry_refuses_bad_names_and_specs():
     with pytest.raises(ValueError, match="Unknown task 'nope'"):
         tasks.get("nope")
     spec = tasks.get("sc_protein")
-    with pytest.raises(ValueError, match="already registered"):
-        tasks.register(tasks.TaskSpec(**{**spec.__dict__, "title": "other"}))
+    with pytest.raises(ValueError, match="one of the book's tasks and cannot be replaced"):
+        tasks.register(tasks.TaskSpec(**{**spec.__dict__, "title": "other"}), replace=True)
+    with tasks.temporary(tasks.TaskSpec(**{**spec.__dict__, "name": "mine"})):
+        with pytest.raises(ValueError, match="already registered"):
+            tasks.register(tasks.TaskSpec(**{**spec.__dict__, "name": "mine"}))
     with pytest.raises(ValueError, match="lacks a source"):
         tasks.register(tasks.TaskSpec(**{**spec.__dict__, "name": "x", "sources": {}}))
     with pytest.raises(TypeError, match="TaskSpec"):

@@ -37,6 +37,7 @@ __all__ = [
     "fetch",
     "fetch_group",
     "load_manifest",
+    "check_entry_path",
     "manifest_path",
     "mirror_dir",
     "sha256sum",
@@ -86,7 +87,35 @@ def _read_manifest(path: str) -> dict[str, ManifestEntry]:
     entries = {}
     for key, fields in raw["entries"].items():
         entries[key] = ManifestEntry(key=key, **fields)
+        check_entry_path(entries[key].path, key=key)
     return entries
+
+
+def check_entry_path(path: str, *, key: str = "?") -> str:
+    """``path`` if it stays inside the cache and the mirror: relative, with no ``..`` part
+    and no drive; a ValueError naming the entry otherwise.
+
+    Examples
+    --------
+    >>> check_entry_path("published/collect_mi_results.csv")
+    'published/collect_mi_results.csv'
+    >>> check_entry_path("../../etc/passwd", key="evil")
+    Traceback (most recent call last):
+    ...
+    ValueError: Manifest entry 'evil': path '../../etc/passwd' must be relative and stay inside the cache and the mirror (no '..', no absolute path).
+    """
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    ok = isinstance(path, str) and path.strip() != ""
+    if ok:
+        posix, windows = PurePosixPath(path), PureWindowsPath(path)
+        ok = (not posix.is_absolute() and not windows.is_absolute() and not windows.drive
+              and ".." not in posix.parts and ".." not in windows.parts)
+    if not ok:
+        msg = (f"Manifest entry {key!r}: path {path!r} must be relative and stay inside the "
+               "cache and the mirror (no '..', no absolute path).")
+        raise ValueError(msg)
+    return path
 
 
 def load_manifest(path: str | os.PathLike | None = None) -> dict[str, ManifestEntry]:

@@ -149,7 +149,10 @@ def training_curves(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def _name(profile) -> str:
-    return getattr(profile, "name", profile)
+    """The base profile whose grid a profile or variant sweeps (``quick-factorial``: quick's)."""
+    from . import profiles
+
+    return profiles.base_of(profile)
 
 
 def _sigma_grid(lo: float, hi: float, n: int) -> tuple[float, ...]:
@@ -176,9 +179,15 @@ def levels_caltech_gaussian(data, profile) -> tuple[float, ...]:
     return _sigma_grid(-1, 2, {"smoke": 3, "quick": 6}.get(_name(profile), 10))
 
 
+#: The side of the paper profile's Caltech101 images (the notebook resizes them to 240 × 240),
+#: for costing a grid whose data are not at hand.
+CALTECH_SIDE = 240
+
+
 def levels_caltech_pixelate(data, profile) -> tuple[float, ...]:
-    """The Caltech101 notebook's factors (those not larger than the images)."""
-    side = int(min(data.images.shape[-2:]))
+    """The Caltech101 notebook's factors (those not larger than the images; ``data=None``:
+    the paper's 240-pixel images)."""
+    side = CALTECH_SIDE if data is None else int(min(data.images.shape[-2:]))
     grid = tuple(f for f in (1, 2, 4, 5, 8, 10, 20, 25, 40, 50, 100, 200) if f <= side)
     return grid if _name(profile) == "paper" else grid[::2]
 

@@ -1200,16 +1200,49 @@ class JointLawFit:
     @classmethod
     def from_dict(cls, d: dict) -> JointLawFit:
         """Rebuild a fit saved with :meth:`to_dict` (the data points are not stored)."""
-        if d.get("law") != "joint" or d.get("form") not in JOINT_FORMS:
-            msg = f"Not a saved joint-law fit (law={d.get('law')!r}, form={d.get('form')!r})."
+        if not isinstance(d, dict) or d.get("law") != "joint" or d.get("form") not in JOINT_FORMS:
+            got = (d.get("law"), d.get("form")) if isinstance(d, dict) else (type(d).__name__,)
+            msg = f"Not a saved joint-law fit (law, form = {got!r})."
+            raise ValueError(msg)
+        form = d["form"]
+        names = _JOINT_NAMES[form]
+        try:
+            theta = np.asarray(d["theta"], float)
+            cov = np.asarray(d["cov"], float)
+            params = {k: float(v) for k, v in d["params"].items()}
+            errors = {k: float(v) for k, v in d["errors"].items()}
+            r_squared, success = float(d["r_squared"]), d["success"]
+            domain = {k: tuple(float(b) for b in v) for k, v in d.get("domain", {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            msg = f"A saved joint-law fit is incomplete or malformed: {err}."
+            raise ValueError(msg) from None
+        problems = []
+        if not isinstance(success, bool):
+            problems.append(f"success is {success!r}, not true or false")
+        if theta.shape != (len(names),) or not np.isfinite(theta).all():
+            problems.append(f"theta must be {len(names)} finite numbers")
+        elif set(params) != set(names) or any(
+                not np.isclose(params[k], v, rtol=1e-9, atol=0)
+                for k, v in _joint_params(theta, form).items()):
+            problems.append("its parameters do not follow from its theta (edited?)")
+        if cov.shape != (len(names), len(names)):
+            problems.append(f"cov must be a {len(names)} x {len(names)} matrix")
+        elif not np.allclose(cov, cov.T, equal_nan=True) or (np.diag(cov) < 0).any():
+            problems.append("cov is not a covariance (asymmetric or negative variances)")
+        if set(errors) != set(names) or any(v < 0 for v in errors.values()):
+            problems.append("errors must be one non-negative number (or NaN) per parameter")
+        if not np.isfinite(r_squared) or r_squared > 1:
+            problems.append(f"r_squared {r_squared!r} is not a coefficient of determination")
+        for key, bounds in domain.items():
+            if len(bounds) != 2 or not (0 < bounds[0] <= bounds[1] < np.inf):
+                problems.append(f"domain {key!r} is not a positive range")
+        if problems:
+            msg = "Not a valid saved joint-law fit: " + "; ".join(problems) + "."
             raise ValueError(msg)
         empty = np.array([], dtype=float)
         return cls(
-            form=d["form"], n=empty, x=empty, mi=empty, theta=np.asarray(d["theta"], float),
-            cov=np.asarray(d["cov"], float), params={k: float(v) for k, v in d["params"].items()},
-            errors={k: float(v) for k, v in d["errors"].items()},
-            r_squared=float(d["r_squared"]), success=bool(d["success"]),
-            domain={k: tuple(v) for k, v in d.get("domain", {}).items()},
+            form=form, n=empty, x=empty, mi=empty, theta=theta, cov=cov, params=params,
+            errors=errors, r_squared=r_squared, success=success, domain=domain,
         )
 
 

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,6 +46,7 @@ __all__ = [
     "bootstrap_fits",
     "brute_force_design",
     "cheapest_design",
+    "check_fit",
     "design_table",
     "fit_released",
     "law_from_marginals",
@@ -277,16 +276,24 @@ def design_table(fits: dict, budget: float, *, costs: Costs = Costs(), reads_per
     pandas.DataFrame
         The keys (``task``, ``model`` for pairs), the :class:`Design` fields and, for each
         fit, ``umi90`` of its large-N edge (the depth that reaches 90 % of I∞ with unlimited
-        cells).
+        cells); ``refused`` says why a fit no design can stand on (:func:`check_fit`: not
+        converged, a parameter not finite or not positive) has no design (its other columns
+        are missing), and is empty for the others.
     """
     rows = []
     for key, fit in fits.items():
         ident = dict(zip(("task", "model"), key, strict=False)) if isinstance(key, tuple) else {
             "name": key}
+        try:
+            check_fit(fit)
+        except ValueError as err:  # no design stands on this fit: say so in its row
+            rows.append({**ident, "refused": str(err)})
+            continue
         d = optimal_design(fit, budget, costs=costs, n_range=n_range, max_depth=max_depth,
                            within=within, uncertainty=uncertainty, seed=seed)
         row = {**ident, **d.to_dict(), "umi90": laws.umi90(fit.params["u_bar"],
-                                                            fit.params["i_inf"])}
+                                                            fit.params["i_inf"]),
+               "refused": ""}
         if reads_per_umi is not None:
             row["reads_per_cell"] = d.umis_per_cell * reads_per_umi
         rows.append(row)
@@ -295,30 +302,61 @@ def design_table(fits: dict, budget: float, *, costs: Costs = Costs(), reads_per
 
 def save_fit(fit: laws.JointLawFit, path) -> Path:
     """Write a fit to ``path`` as JSON, atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(fit.to_dict(), fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from .sweep.store import write_atomic
+
+    text = json.dumps(fit.to_dict(), indent=1)
+    return write_atomic(path, lambda fh: fh.write(text))
 
 
 def load_fit(path) -> laws.JointLawFit:
-    """Read a fit written by :func:`save_fit`."""
-    with open(path) as fh:
-        return laws.JointLawFit.from_dict(json.load(fh))
+    """Read a fit written by :func:`save_fit`, checked (a malformed, edited or failed fit is a
+    ValueError naming the file)."""
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+        return check_fit(laws.JointLawFit.from_dict(doc))
+    except (ValueError, RecursionError) as err:  # json.JSONDecodeError is a ValueError
+        msg = f"{path}: {err}"
+        raise ValueError(msg) from None
 
 
 # --------------------------------------------------------------------------------------------
 # Searches
 # --------------------------------------------------------------------------------------------
+def check_fit(fit: laws.JointLawFit) -> laws.JointLawFit:
+    """``fit`` if a design can stand on it: converged, and every parameter a finite number
+    with ū∞, I∞, N_sat and s positive; else a ValueError that says what is wrong.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> fit = fit_released("sc_spatial", "PCA", form="naive")
+    >>> check_fit(fit) is fit
+    True
+    >>> check_fit(dataclasses.replace(fit, success=False))
+    Traceback (most recent call last):
+    ...
+    ValueError: The joint-law fit did not converge (success=False): no design can stand on it; refit it (on more points, another form).
+    """
+    if not isinstance(fit, laws.JointLawFit):
+        msg = f"A design needs a joint-law fit (helpers.laws.JointLawFit), got {type(fit).__name__}."
+        raise TypeError(msg)
+    if not fit.success:
+        msg = ("The joint-law fit did not converge (success=False): no design can stand on it; "
+               "refit it (on more points, another form).")
+        raise ValueError(msg)
+    bad = [f"{k} = {v!r}" for k, v in fit.params.items()
+           if not np.isfinite(v) or (k in ("u_bar", "i_inf", "n_sat", "s") and v <= 0)]
+    if bad:
+        msg = (f"The joint-law fit has parameters no design can stand on ({', '.join(bad)}): "
+               "ū∞, I∞, N_sat and s must be finite and positive.")
+        raise ValueError(msg)
+    return fit
+
+
 def _limits(fit, n_range, max_depth, within):
     """Cell range and depth limit, narrowed to ``within`` times the fitted grid when given."""
+    check_fit(fit)
     if within is None:
         return n_range, max_depth
     if not within >= 1 or not fit.domain:
@@ -490,10 +528,10 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
 
     Examples
     --------
-    >>> fit = laws.JointLawFit.from_dict({"law": "joint", "form": "naive",
-    ...     "params": {"u_bar": 500.0, "i_inf": 3.0, "n_sat": 300.0, "s": 0.5},
-    ...     "errors": {}, "theta": [0, 0, 0, 0], "cov": [[0] * 4] * 4,
-    ...     "r_squared": 1.0, "success": True})
+    >>> params = {"u_bar": 500.0, "i_inf": 3.0, "n_sat": 300.0, "s": 0.5}
+    >>> fit = laws.JointLawFit.from_dict({"law": "joint", "form": "naive", "params": params,
+    ...     "errors": dict.fromkeys(params, 0.0), "cov": [[0] * 4] * 4, "r_squared": 1.0,
+    ...     "theta": [np.log(500.0), 3.0, np.log(300.0), np.log(0.5)], "success": True})
     >>> d = optimal_design(fit, 1e8, uncertainty=0)
     >>> round(d.cells * d.umis_per_cell / 1e8, 6), d.mi > 2
     (1.0, True)
@@ -539,10 +577,10 @@ def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
 
     Examples
     --------
-    >>> fit = laws.JointLawFit.from_dict({"law": "joint", "form": "naive",
-    ...     "params": {"u_bar": 500.0, "i_inf": 3.0, "n_sat": 300.0, "s": 0.5},
-    ...     "errors": {}, "theta": [0, 0, 0, 0], "cov": [[0] * 4] * 4,
-    ...     "r_squared": 1.0, "success": True})
+    >>> params = {"u_bar": 500.0, "i_inf": 3.0, "n_sat": 300.0, "s": 0.5}
+    >>> fit = laws.JointLawFit.from_dict({"law": "joint", "form": "naive", "params": params,
+    ...     "errors": dict.fromkeys(params, 0.0), "cov": [[0] * 4] * 4, "r_squared": 1.0,
+    ...     "theta": [np.log(500.0), 3.0, np.log(300.0), np.log(0.5)], "success": True})
     >>> d = cheapest_design(fit, fraction=0.8, uncertainty=0)
     >>> round(d.mi / 3.0, 6)
     0.8

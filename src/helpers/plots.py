@@ -29,6 +29,7 @@ __all__ = [
     "plot_substitutions",
     "add_rate_axis",
     "plot_task_against_published",
+    "save_figure",
     "set_style",
 ]
 
@@ -577,3 +578,25 @@ def plot_class_parameters(fits, *, by="signal", title=None):
 
 __all__ += ["plot_class_parameters", "plot_image_grid", "plot_signal_curves",
             "plot_training_curves"]
+
+
+def save_figure(fig, path, **kwargs):
+    """Save a matplotlib figure atomically (a full disk or a kill leaves no truncated file);
+    the format follows the suffix, ``bbox_inches="tight"`` unless given.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> fig, ax = plt.subplots()
+    >>> path = save_figure(fig, pathlib.Path(tempfile.mkdtemp()) / "f.png")
+    >>> path.read_bytes()[:4]
+    b'\x89PNG'
+    >>> plt.close(fig)
+    """
+    from pathlib import Path
+
+    from .sweep.store import write_atomic
+
+    path = Path(path)
+    options = {"bbox_inches": "tight", "format": path.suffix.lstrip(".") or "png", **kwargs}
+    return write_atomic(path, lambda fh: fig.savefig(fh, **options), mode="wb")

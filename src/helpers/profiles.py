@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
-__all__ = ["NAMES", "VARIANTS", "Profile", "factorial", "get", "table"]
+__all__ = ["NAMES", "VARIANTS", "Profile", "base_of", "factorial", "get", "table"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,18 @@ def get(profile: str | Profile) -> Profile:
         msg = f"Unknown profile {profile!r}; choose one of {sorted(_ALL)}."
         raise ValueError(msg)
     return _ALL[profile]
+
+
+def base_of(profile: str | Profile) -> str:
+    """The base profile (one of :data:`NAMES`) whose data, levels and settings a profile or
+    variant uses: what every per-profile choice keys on, never a variant's own name.
+
+    Examples
+    --------
+    >>> base_of("quick-factorial"), base_of(get("paper")), base_of("smoke")
+    ('quick', 'paper', 'smoke')
+    """
+    return get(profile).base
 
 
 def factorial(profile: str | Profile) -> Profile:

@@ -37,6 +37,7 @@ from helpers._checks import check_seed
 
 __all__ = [
     "evaluation_split",
+    "fit_size",
     "pair_groups",
     "size_grid",
     "training_subset",
@@ -285,6 +286,17 @@ def training_subsets(
     }
 
 
+def fit_size(n: int, *, fraction: float = 0.2) -> int:
+    """How many of ``n`` training cells :func:`validation_split` leaves for fitting.
+
+    Examples
+    --------
+    >>> fit_size(10), fit_size(2), fit_size(1003)
+    (8, 1, 802)
+    """
+    return int(n) - min(max(int(round(fraction * int(n))), 1), int(n) - 1)
+
+
 def validation_split(
     train_idx, *, fraction: float = 0.2, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -321,6 +333,6 @@ def validation_split(
     if np.unique(idx).size != idx.size:
         msg = "train_idx must not contain repeated cells."
         raise ValueError(msg)
-    n_val = min(max(int(round(fraction * idx.size)), 1), idx.size - 1)
+    n_val = idx.size - fit_size(idx.size, fraction=fraction)
     shuffled = np.sort(idx)[_rng(seed, _VAL).permutation(idx.size)]
     return np.sort(shuffled[n_val:]), np.sort(shuffled[:n_val])

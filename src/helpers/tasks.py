@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,13 +40,20 @@ __all__ = [
     "PaperRef",
     "Source",
     "TaskSpec",
+    "builtin",
+    "check_name",
+    "count_levels",
     "get",
     "holdout",
     "names",
     "published_fits",
+    "is_registered",
+    "on_replace",
     "register",
     "summary",
     "table",
+    "temporary",
+    "unregister",
     "variant",
 ]
 
@@ -72,6 +80,11 @@ class Source:
     kind
         The signal's kind when it is not a signal the datasets know by name
         (:data:`helpers.datasets.SIGNAL_KINDS`), e.g. for your own data.
+    fingerprint
+        A digest of the data the loader returns (counts and signal), where the loader's name
+        does not pin them down: your own AnnData (:func:`helpers.datasets.fingerprint`).  The
+        book's loaders read checksummed files of the data manifest, so their name is their
+        identity and this stays empty.
     """
 
     loader: Callable[[], Any]
@@ -80,6 +93,22 @@ class Source:
     note: str = ""
     n_samples: int | None = None
     kind: str | None = None
+    fingerprint: str = ""
+
+    def identity(self) -> dict:
+        """What of this source determines a result: the loader (by qualified name), the
+        data's fingerprint, the signal, its kind and its options.
+
+        Examples
+        --------
+        >>> Source(len, "day", {"log1p": False}).identity()
+        {'loader': 'builtins.len', 'data': '', 'signal': 'day', 'kind': 'scalar', 'options': {'log1p': False}}
+        """
+        return {
+            "loader": _qualified(self.loader), "data": self.fingerprint, "signal": self.signal,
+            "kind": self.signal_kind(),
+            "options": {str(k): _plain_repr(v) for k, v in sorted(self.options.items())},
+        }
 
     def signal_kind(self) -> str:
         """``"vector"``, ``"labels"``, ``"scalar"`` or ``"partner"``."""
@@ -137,6 +166,10 @@ class TaskSpec:
         Models of this task only, by name: functions ``(profile=..., seed=...) -> model``
         (e.g. your own embedding, see :mod:`helpers.apply`); other names go to
         :func:`helpers.models.make_model`.
+    model_identities
+        For an extra model whose factory's name does not pin down what it computes (your own
+        embedding), a digest of its definition (:func:`helpers.apply.EmbeddingModel`); it
+        enters the ids of that model's jobs.
     """
 
     name: str
@@ -154,6 +187,56 @@ class TaskSpec:
     colour: str = "#4C72B0"
     marker: str = "o"
     extra_models: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    model_identities: Mapping[str, str] = field(default_factory=dict)
+
+    def identity(self, model: str | None = None) -> dict:
+        """Everything of the task that determines a job's result, beside the job's own fields
+        (model, level, size, seed, profile, probe): each profile's source, the corruption,
+        whether training is supervised and, for ``model``, where the task defines it itself
+        (an extra model), that model's identity.
+
+        Presentation (title, colours, the models listed, the paper's counterpart) is left out:
+        changing it changes no number.  Two tasks with equal identities give the same results
+        for the same jobs; :func:`helpers.sweep.run` refuses a results folder that holds the
+        results of a task of the same name with another identity.
+
+        Examples
+        --------
+        >>> spec = get("sc_protein")
+        >>> sorted(spec.identity())
+        ['corrupt', 'models', 'sources', 'supervised']
+        >>> spec.identity()["sources"]["quick"]["signal"]
+        'protein_counts'
+        """
+        models = self.extra_models if model is None else (
+            {model: self.extra_models[model]} if model in self.extra_models else {})
+        return {
+            "sources": {p: s.identity() for p, s in sorted(self.sources.items())},
+            "corrupt": _qualified(self.corrupt),
+            "supervised": bool(self.supervised),
+            "models": {name: self.model_identities.get(name, _qualified(factory))
+                       for name, factory in sorted(models.items())},
+        }
+
+    def fingerprint(self, model: str | None = None) -> str:
+        """A short digest of :meth:`identity` (16 hex digits): it enters every job's id.
+
+        Examples
+        --------
+        >>> spec = get("sc_protein")
+        >>> spec.fingerprint() == get("sc_protein").fingerprint(), len(spec.fingerprint())
+        (True, 16)
+        >>> import dataclasses
+        >>> other = dataclasses.replace(spec, sources={**spec.sources, "quick": dataclasses.replace(
+        ...     spec.sources["quick"], options={"log1p": False})})
+        >>> other.fingerprint() == spec.fingerprint()
+        False
+        """
+        import hashlib
+        import json
+
+        text = json.dumps(self.identity(model), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def make_model(self, name: str, *, profile: str, seed: int):
         """An unfitted model of this task by name, with a profile's settings."""
@@ -186,35 +269,141 @@ class TaskSpec:
         ``smoke`` keeps a fixed random subset of ``max_samples`` samples (seed 0), so that
         every seed of a smoke sweep sees the same data.
         """
-        return _load(self.name, profiles.get(profile).base)
+        base = profiles.get(profile).base
+        if _REGISTRY.get(self.name) is self:
+            return _load(self.name, base)
+        return _read(self, base)  # a spec that is not (or no longer) registered: not cached
+
+
+def _qualified(fn) -> str:
+    """``module.qualname`` of a function (a ``functools.partial`` with its bound arguments)."""
+    if isinstance(fn, functools.partial):
+        bound = [_plain_repr(a) for a in fn.args]
+        bound += [f"{k}={_plain_repr(v)}" for k, v in sorted(fn.keywords.items())]
+        return f"{_qualified(fn.func)}({', '.join(bound)})"
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{module}.{name}"
+
+
+def _plain_repr(value) -> Any:
+    """A JSON-able stand-in for an option's value (its repr where it is not a plain scalar)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if callable(value):
+        return _qualified(value)
+    return repr(value)
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
+_BUILTIN: frozenset[str] = frozenset()  # set at the end of this module
 _ON_REPLACE: list[Callable[[], None]] = []  # caches keyed by task name, cleared on replace
+
+
+#: A task name: a letter or digit, then letters, digits, ``_``, ``-`` or ``.`` (64 at most). It
+#: names a results folder, so it can hold no path separator and no ``..``.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+
+
+def check_name(name: str, *, what: str = "A task name") -> str:
+    """``name`` if it is a safe task name (:data:`NAME_PATTERN`), else a ValueError.
+
+    Examples
+    --------
+    >>> check_name("my_cite-seq.v2")
+    'my_cite-seq.v2'
+    >>> check_name("../../escaped")
+    Traceback (most recent call last):
+    ...
+    ValueError: A task name must be letters, digits, '_', '-' or '.' (starting with a letter or digit, at most 64), not '../../escaped': it names a results folder.
+    """
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name) or ".." in name:
+        msg = (f"{what} must be letters, digits, '_', '-' or '.' (starting with a letter or "
+               f"digit, at most 64), not {name!r}: it names a results folder.")
+        raise ValueError(msg)
+    return name
 
 
 def register(spec: TaskSpec, *, replace: bool = False) -> TaskSpec:
     """Add a task to the registry.
 
     A name may be registered once, unless ``replace=True`` (which also forgets the data the
-    process has cached for that name).
+    process has cached for that name).  The book's own tasks (:func:`builtin`) are never
+    replaced: a task of yours needs a name of its own (:func:`variant` makes a renamed copy).
     """
     if not isinstance(spec, TaskSpec):
         msg = f"register() takes a TaskSpec, got {type(spec).__name__}."
         raise TypeError(msg)
-    if spec.name in _REGISTRY and _REGISTRY[spec.name] is not spec:
+    check_name(spec.name)
+    current = _REGISTRY.get(spec.name)
+    if current is not None and current is not spec:
+        if spec.name in _BUILTIN:
+            msg = (f"{spec.name!r} is one of the book's tasks and cannot be replaced; register "
+                   "yours under another name (helpers.tasks.variant makes a renamed copy).")
+            raise ValueError(msg)
         if not replace:
             msg = f"A task called {spec.name!r} is already registered."
             raise ValueError(msg)
-        _load.cache_clear()
-        for clear in _ON_REPLACE:
-            clear()
+        _forget_cached()
     missing = {"quick", "paper"} - set(spec.sources)
     if missing:
         msg = f"Task {spec.name!r} lacks a source for profile(s) {sorted(missing)}."
         raise ValueError(msg)
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a task of yours from the registry (the book's own tasks stay)."""
+    if name in _BUILTIN:
+        msg = f"{name!r} is one of the book's tasks; it cannot be removed."
+        raise ValueError(msg)
+    if _REGISTRY.pop(name, None) is not None:
+        _forget_cached()
+
+
+def is_registered(spec: TaskSpec) -> bool:
+    """Whether this very spec (not only its name) is the registered one."""
+    return _REGISTRY.get(spec.name) is spec
+
+
+def builtin(name: str) -> bool:
+    """Whether ``name`` is one of the book's own tasks (registered by this module)."""
+    return name in _BUILTIN
+
+
+@contextlib.contextmanager
+def temporary(spec: TaskSpec):
+    """Register a task for the duration of a ``with`` block (tests, one-off sweeps).
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> with temporary(dataclasses.replace(get("sc_protein"), name="tmp_protein")) as spec:
+    ...     spec.name in names()
+    True
+    >>> "tmp_protein" in names()
+    False
+    """
+    register(spec, replace=True)
+    try:
+        yield spec
+    finally:
+        if _REGISTRY.get(spec.name) is spec:
+            unregister(spec.name)
+
+
+def on_replace(clear: Callable[[], None]) -> None:
+    """Call ``clear`` whenever a task is replaced or removed (caches keyed by task name)."""
+    _ON_REPLACE.append(clear)
+
+
+def _forget_cached() -> None:
+    _load.cache_clear()
+    for clear in _ON_REPLACE:
+        clear()
 
 
 def variant(task: str | TaskSpec, *, name: str, **changes) -> TaskSpec:
@@ -230,7 +419,7 @@ def variant(task: str | TaskSpec, *, name: str, **changes) -> TaskSpec:
     >>> spec = variant("sc_protein", name="sc_protein_pca", models=("PCA",))
     >>> spec.models, spec.sources == get("sc_protein").sources
     (('PCA',), True)
-    >>> _ = _REGISTRY.pop("sc_protein_pca")
+    >>> unregister("sc_protein_pca")
     """
     import dataclasses
 
@@ -277,7 +466,10 @@ def table() -> pd.DataFrame:
 
 @functools.lru_cache(maxsize=4)
 def _load(name: str, profile: str):
-    spec = get(name)
+    return _read(get(name), profile)
+
+
+def _read(spec: TaskSpec, profile: str):
     data = spec.source(profile).loader()
     keep = profiles.get(profile).max_samples
     if keep is not None and len(data) > keep:
@@ -390,7 +582,7 @@ def published_fits(task: str | TaskSpec, *, size: str | int = "largest"):
 # --------------------------------------------------------------------------------------------
 # The single-cell tasks (Fig. 2a-f; Supplementary S.I.1-3)
 # --------------------------------------------------------------------------------------------
-def _count_levels(adata, profile: profiles.Profile) -> tuple[float, ...]:
+def count_levels(adata, profile: profiles.Profile) -> tuple[float, ...]:
     """Log-spaced thinning fractions from 1 down to ``min_umis`` UMIs per cell (the paper's)."""
     mean_umis = float(np.asarray(adata.X.sum(axis=1)).mean())
     grid = noise.quality_grid(mean_umis, n_levels=profile.n_levels, min_umis=profile.min_umis)
@@ -399,7 +591,7 @@ def _count_levels(adata, profile: profiles.Profile) -> tuple[float, ...]:
 
 _CELL_MODELS = ("RandomProjection", "PCA", "SCVI", "Geneformer")
 _CELL = dict(
-    modality="cell", corrupt=noise.thin, levels=_count_levels, x_name="umis_per_cell",
+    modality="cell", corrupt=noise.thin, levels=count_levels, x_name="umis_per_cell",
     x_label="UMIs per cell", models=_CELL_MODELS,
 )
 
@@ -543,3 +735,5 @@ def _caltech_resolution_model(*, profile: str, seed: int):
 
 
 _image_tasks()
+
+_BUILTIN = frozenset(_REGISTRY)

@@ -13,8 +13,6 @@ for a book page.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -245,13 +243,8 @@ def write_zoo(path, points: pd.DataFrame, fits: pd.DataFrame, lines: pd.DataFram
     path.parent.mkdir(parents=True, exist_ok=True)
     html = file_html(zoo_layout(points, fits, lines), resources=INLINE, title=title)
     meta = json.dumps(fits.to_dict(orient="records"), default=float)
+    from .sweep.store import write_atomic
+
     for text, target in ((html, path), (meta, path.with_suffix(".json"))):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, lambda fh, text=text: fh.write(text), encoding="utf-8")
     return path

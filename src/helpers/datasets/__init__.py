@@ -4,6 +4,8 @@
     single-cell loaders, count validation and the auxiliary signals.
 ``sequences``
     protein sequences (:class:`~helpers.datasets.sequences.SequenceData`): the spike loaders.
+``fingerprint``
+    content digests of data (what a results folder remembers) and exact duplicate rows.
 ``images``
     image datasets (:class:`~helpers.datasets.images.ImageData`): Fashion-MNIST, TissueMNIST,
     Caltech101.
@@ -15,6 +17,7 @@ from . import images
 from . import sequences as sequences  # the submodule, reachable as hp.datasets.sequences
 from .cells import *  # noqa: F401,F403
 from .cells import __all__ as _cells_all
+from .fingerprint import duplicated_rows, fingerprint
 from .images import ImageData
 
-__all__ = [*_cells_all, "images", "ImageData"]
+__all__ = [*_cells_all, "images", "ImageData", "duplicated_rows", "fingerprint"]

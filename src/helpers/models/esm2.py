@@ -508,10 +508,11 @@ def probe(model, data, held, *, seed: int = 0, repeats: int = 3) -> list[dict]:
     import json
 
     from helpers.probe import latent_mi
-    from helpers.sweep import probe_inputs
+    from helpers.sweep import probe_inputs, y_kind
 
     x, y = probe_inputs(model, data, held)
-    values = [latent_mi(x, y, seed=seed * 1_000 + r) for r in range(repeats)]
+    kind = y_kind(held)
+    values = [latent_mi(x, y, seed=seed * 1_000 + r, y_kind=kind) for r in range(repeats)]
     return [{
         "mi": float(np.mean(values)),
         "mi_sd": float(np.std(values)),

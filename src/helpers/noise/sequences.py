@@ -287,7 +287,9 @@ def levels(data, profile) -> tuple[float, ...]:
     [1000000, 10000, 1000, 316, 100, 32, 10]
     """
     del data
-    name = getattr(profile, "name", profile)
+    from .. import profiles
+
+    name = profiles.base_of(profile)  # a variant sweeps its base profile's rates
     if name == "paper":
         rates = substitution_grid()[::-1]
     elif name == "quick":

@@ -12,20 +12,22 @@ import argparse
 import sys
 
 from .. import profiles, tasks
+from .._cli import add_debug, guarded, positive_float
 from .cost import MEASURED_THROUGHPUT, plan
 from .run import run
 
 
-def _throughputs(pairs: list[str]) -> dict[str, float]:
-    out = {}
-    for pair in pairs:
-        name, _, value = pair.partition("=")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            msg = f"--throughput takes MODEL=SAMPLES_PER_SECOND, got {pair!r}"
-            raise SystemExit(msg) from None
-    return out
+def _throughput(pair: str) -> tuple[str, float]:
+    """An argparse type: ``MODEL=SAMPLES_PER_SECOND`` with a finite rate > 0."""
+    name, sep, value = pair.partition("=")
+    if not sep or not name:
+        msg = f"--throughput takes MODEL=SAMPLES_PER_SECOND, got {pair!r}"
+        raise argparse.ArgumentTypeError(msg)
+    try:
+        return name, positive_float(value)
+    except argparse.ArgumentTypeError:
+        msg = f"--throughput {pair!r}: the rate must be a finite number of samples per second > 0"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def main(argv=None) -> int:
@@ -40,25 +42,41 @@ def main(argv=None) -> int:
         p.add_argument("--task", required=True, choices=tasks.names(), help="task name")
         p.add_argument("--profile", default="paper", choices=[*profiles.NAMES, *profiles.VARIANTS])
         p.add_argument("--model", action="append", dest="models", help="model (repeatable)")
+        add_debug(p)
     p_plan.add_argument(
         "--throughput", action="append", default=[], metavar="MODEL=SAMPLES_PER_S",
-        help="training throughput per model (default: the H200 measurements)",
+        type=_throughput, help="training throughput per model (default: the H200 measurements)",
     )
-    p_plan.add_argument("--n-samples", type=int, help="dataset size, if not loadable here")
+    p_plan.add_argument("--n-samples", type=positive_float,
+                        help="dataset size, if not loadable here")
     p_run.add_argument("--backend", default="serial", choices=["serial", "dask"])
     p_run.add_argument("--results", help="results folder (default results/<task>)")
     args = parser.parse_args(argv)
-    if args.command == "plan":
-        rates = {**MEASURED_THROUGHPUT["nvidia-h200"], **_throughputs(args.throughput)}
-        table = plan(args.task, profile=args.profile, models=args.models, throughput=rates,
-                     n_samples=args.n_samples)
-        print(table.round(1).to_string())
-        print(f"total: {int(table['jobs'].sum())} jobs, {table['hours'].sum():.1f} hours "
-              "of training (models with a throughput)")
-    else:
-        frame = run(args.task, profile=args.profile, models=args.models, backend=args.backend,
-                    results=args.results)
-        print(f"{len(frame)} rows")
+    target = p_plan if args.command == "plan" else p_run
+    if args.models:
+        spec = tasks.get(args.task)
+        unknown = [m for m in args.models if m not in spec.models]
+        if unknown:
+            target.error(f"task {args.task!r} has no model(s) {unknown}; its models: "
+                         f"{', '.join(spec.models)}")
+    return guarded(target, args, lambda: _plan(args) if args.command == "plan" else _run(args))
+
+
+def _plan(args) -> int:
+    rates = {**MEASURED_THROUGHPUT["nvidia-h200"], **dict(args.throughput)}
+    n_samples = None if args.n_samples is None else int(args.n_samples)
+    table = plan(args.task, profile=args.profile, models=args.models, throughput=rates,
+                 n_samples=n_samples)
+    print(table.round(1).to_string())
+    print(f"total: {int(table['jobs'].sum())} jobs, {table['hours'].sum():.1f} hours "
+          "of training (models with a throughput)")
+    return 0
+
+
+def _run(args) -> int:
+    frame = run(args.task, profile=args.profile, models=args.models, backend=args.backend,
+                results=args.results)
+    print(f"{len(frame)} rows")
     return 0
 
 

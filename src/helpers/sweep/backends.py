@@ -52,6 +52,8 @@ class Report:
         ``{job id: error}`` of jobs whose function raised (with ``errors="report"``).
     pending
         Ids still unfinished (only when ``timeout`` ran out while others held them).
+    holders
+        ``{job id: who holds its lock}`` for the pending jobs (:meth:`Store.holder`).
     rows
         Rows written by this call.
     seconds
@@ -66,6 +68,7 @@ class Report:
     waited: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)
+    holders: dict[str, str] = field(default_factory=dict)
     rows: int = 0
     seconds: float = 0.0
     backend: str = "serial"
@@ -342,6 +345,13 @@ def execute(
                 for job, status, info in results:
                     if status == "claimed":
                         waiting.append(job)
+                        limit = "until it finishes" if timeout is None else \
+                            f"for at most {timeout:g} s (timeout=)"
+                        warnings.warn(
+                            f"Job {job_id(job)} is being computed by "
+                            f"{store.holder(job) or 'another process'}; waiting {limit}. "
+                            f"A holder that stops beating is taken over after "
+                            f"{store.stale_after:g} s.", UserWarning, stacklevel=2)
                         continue
                     if status == "ran":
                         report.ran += 1
@@ -356,6 +366,8 @@ def execute(
                 break
             if deadline is not None and time.monotonic() > deadline:
                 report.pending = [job_id(j) for j in waiting]
+                report.holders = {job_id(j): store.holder(j) or "nobody (just released)"
+                                  for j in waiting}
                 break
             time.sleep(poll)
             held = []

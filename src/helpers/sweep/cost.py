@@ -14,11 +14,10 @@ From the command line::
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from .. import profiles, splits, tasks
+from .jobs import grid
 
 __all__ = ["MEASURED_THROUGHPUT", "plan", "throughput_from_results"]
 
@@ -76,8 +75,10 @@ def plan(
     throughput
         Samples seen per second of training, per model; models without one get no estimate.
     n_samples
-        Samples of the dataset, when it is not at hand (default: the loaded data's, or the
-        ``n_samples`` recorded in the task's source for that profile).
+        Samples of the dataset, when it is not at hand (default: the ``n_samples`` recorded in
+        the task's source for that profile, or else the loaded data's).  The jobs priced are
+        those :func:`~helpers.sweep.jobs` makes (the same :meth:`~helpers.sweep.Grid.points`);
+        from a size alone the pool is that of a plain evaluation split.
 
     Returns
     -------
@@ -96,26 +97,17 @@ def plan(
     prof = profiles.get(profile)
     models = tuple(spec.models if models is None else models)
     if n_samples is None:
-        n_samples = spec.source(prof.base).n_samples
-    if n_samples is None:
-        n_samples = len(spec.load(prof.base))
-    n_eval = int(round(prof.eval_fraction * n_samples))
-    pool = int(n_samples) - n_eval
-    sizes = splits.size_grid(pool, n_sizes=prof.n_sizes, min_size=min(prof.min_size, pool),
-                             max_size=None if prof.factorial else pool)
-    if prof.factorial:
-        points = [(lv, int(s)) for lv in range(prof.n_levels) for s in sizes]
-    else:
-        points = [(lv, int(sizes[-1])) for lv in range(prof.n_levels)]
-        points += [(0, int(s)) for s in sizes[:-1]]
+        n_samples = spec.source(prof.base).n_samples  # a large dataset: never loaded to price
+    g = grid(spec, profile=prof.name, models=models, n_samples=n_samples)
+    points = g.points()  # the very (level, size) points the jobs are made of
     rows = []
     for model in models:
-        seen = len(prof.seeds) * sum(
-            _samples_seen(model, prof.name, int(math.floor(0.8 * size))) for _, size in points
+        seen = len(g.seeds) * sum(
+            _samples_seen(model, prof.name, splits.fit_size(size)) for _, size in points
         )
         rate = (throughput or {}).get(model, float("nan"))
         rows.append({
-            "model": model, "jobs": len(points) * len(prof.seeds), "samples_seen": seen,
+            "model": model, "jobs": len(points) * len(g.seeds), "samples_seen": seen,
             "throughput": rate, "hours": seen / rate / 3600,
         })
     return pd.DataFrame(rows).set_index("model")

@@ -52,6 +52,13 @@ class Job:
         The task's probe as :func:`probe_name` writes it (``"default"``: the sweep's latent-MI
         probe); it enters the id too, so a task whose probe options change (another estimator,
         another epoch cap) never reuses the values measured with the old ones.
+    task_id
+        The fingerprint of the task's identity for this model
+        (:meth:`helpers.tasks.TaskSpec.fingerprint`: its data, signal and signal options,
+        corruption and, for a model of the task's own, that model's definition).  It enters the
+        id, so a task of the same name on other data or another signal never reuses these
+        values; :func:`jobs` fills it in, and :func:`~helpers.sweep.run_job` refuses a job
+        whose task has changed since.
     """
 
     task: str
@@ -62,6 +69,7 @@ class Job:
     profile: str
     probe_version: str = probe.VERSION
     probe: str = "default"
+    task_id: str = ""
 
     @property
     def id(self) -> str:
@@ -116,7 +124,8 @@ class Grid:
         return pd.Series(asdict(self)).to_frame("value")
 
 
-def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None) -> Grid:
+def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None,
+         n_samples: int | None = None) -> Grid:
     """The sweep grid of a task at a profile.
 
     Levels come from the task (for counts: log-spaced fractions from full depth down to the
@@ -135,11 +144,19 @@ def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None) ->
         Subsets to sweep (default: the task's models, the profile's seeds).
     data
         The task's data (default: ``task.load(profile)``).
+    n_samples
+        Instead of ``data``: the dataset's size, to lay out the grid of data that are not at
+        hand (:func:`helpers.sweep.plan` prices the paper's grids so).  The pool is then the
+        samples outside a plain evaluation split, and levels that depend on the data (the
+        thinning fractions of counts, which follow the mean depth) are the profile's number of
+        them, indexed ``0, 1, …``.
     """
     spec = tasks.get(task)
     prof = profiles.get(profile)
-    data = spec.load(prof.base) if data is None else data
     models = tuple(spec.models if models is None else models)
+    if data is None and n_samples is not None:
+        return _grid_of_size(spec, prof, models, seeds, int(n_samples))
+    data = spec.load(prof.base) if data is None else data
     unknown = sorted(set(models) - set(spec.models))
     if unknown:
         msg = f"Task {spec.name!r} has no model(s) {unknown}; its models: {spec.models}."
@@ -161,6 +178,26 @@ def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None) ->
         models=models,
         factorial=prof.factorial,
         n_eval=int(held[0].eval_idx.size),
+    )
+
+
+def _grid_of_size(spec, prof, models, seeds, n_samples: int) -> Grid:
+    """The grid of a task whose data are not at hand, from their size alone (see grid)."""
+    if n_samples < 2:
+        msg = f"n_samples must be at least 2, got {n_samples!r}."
+        raise ValueError(msg)
+    n_eval = int(round(prof.eval_fraction * n_samples))
+    pool = n_samples - n_eval
+    sizes = splits.size_grid(pool, n_sizes=prof.n_sizes, min_size=min(prof.min_size, pool),
+                             max_size=None if prof.factorial else pool)
+    try:
+        levels = tuple(float(v) for v in spec.levels(None, prof))
+    except (AttributeError, TypeError, ValueError):  # levels that follow the data
+        levels = tuple(float(i) for i in range(prof.n_levels))
+    return Grid(
+        levels=levels, sizes=tuple(int(s) for s in sizes),
+        seeds=tuple(int(s) for s in (prof.seeds if seeds is None else seeds)),
+        models=models, factorial=prof.factorial, n_eval=n_eval,
     )
 
 
@@ -202,8 +239,10 @@ def jobs(
     if not keep <= set(g.sizes):
         msg = f"sizes {sorted(keep - set(g.sizes))} are not in the grid's sizes {g.sizes}."
         raise ValueError(msg)
+    ids = {model: spec.fingerprint(model) for model in g.models}
     return [
-        Job(spec.name, model, level, size, seed, name, probe=probe_name(spec.probe))
+        Job(spec.name, model, level, size, seed, name, probe=probe_name(spec.probe),
+            task_id=ids[model])
         for seed in g.seeds
         for level, size in g.points()
         if size in keep

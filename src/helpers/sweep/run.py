@@ -13,7 +13,10 @@ and the probe estimates the MI between those embeddings and the auxiliary signal
 from __future__ import annotations
 
 import functools
+import json
+import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +25,22 @@ import pandas as pd
 from .. import laws, profiles, splits, tasks
 from .backends import execute
 from .jobs import Job, jobs
-from .store import Store, package_versions, results_dir, write_csv_atomic
+from .store import (
+    Store,
+    package_versions,
+    results_dir,
+    shown_path,
+    write_atomic,
+    write_csv_atomic,
+)
 
 __all__ = [
     "ESTIMATORS",
+    "MI_FLOOR",
     "RESULT_COLUMNS",
+    "ResultsMismatchError",
+    "check_rows",
+    "claim_folder",
     "estimator_probe",
     "fit",
     "fit_and_save",
@@ -37,6 +51,7 @@ __all__ = [
     "run",
     "run_job",
     "summarise",
+    "y_kind",
 ]
 
 #: The identifying and measured columns of every result row (the released tables' tidy schema).
@@ -65,7 +80,8 @@ def _noisy(task: str, profile: str, seed: int, level: float):
     return spec.corrupt(spec.load(profile), level, seed=seed * 1_000_003 + 17)
 
 
-tasks._ON_REPLACE.extend([_holdout.cache_clear, _noisy.cache_clear])
+tasks.on_replace(_holdout.cache_clear)
+tasks.on_replace(_noisy.cache_clear)
 
 
 def probe_inputs(model, data, held: tasks.Holdout):
@@ -87,7 +103,13 @@ def latent_probe(model, data, held: tasks.Holdout, *, seed: int = 0) -> list[dic
     from .. import probe
 
     x, y = probe_inputs(model, data, held)
-    return [{"mi": probe.latent_mi(x, y, seed=seed)}]
+    return [{"mi": probe.latent_mi(x, y, seed=seed, y_kind=y_kind(held))}]
+
+
+def y_kind(held: tasks.Holdout) -> str:
+    """The probe's ``y_kind`` for a task's signal: its declared kind, never guessed from the
+    values (labels are labels at any number of classes; a scalar is continuous)."""
+    return "categorical" if held.kind == "labels" else "continuous"
 
 
 def paper_signal(y, held: tasks.Holdout):
@@ -155,7 +177,8 @@ def _probe_estimators(model, data, held, *, seed: int = 0, methods, options) -> 
     rows = []
     for method in methods:
         signal = paper_signal(y, held) if method == "paper" else y
-        res = probe.estimate_mi(x, signal, seed=seed, method=method, **options.get(method, {}))
+        res = probe.estimate_mi(x, signal, seed=seed, method=method, y_kind=y_kind(held),
+                                **options.get(method, {}))
         rows.append({
             "estimator": method, "mi": res.mi, "epochs": len(res.history.get("val_loss", [])),
             "estimator_seconds": round(res.timings["total"], 3),
@@ -178,9 +201,14 @@ def run_job(job: Job, spec: tasks.TaskSpec | None = None) -> list[dict]:
     once (:func:`~helpers.sweep.backends.execute` scatters the job function), so it is
     registered once per worker and the caches above serve all of that worker's jobs.
     """
-    if spec is not None and tasks._REGISTRY.get(spec.name) is not spec:
-        tasks.register(spec, replace=True)
+    if spec is not None and not tasks.is_registered(spec) and not tasks.builtin(spec.name):
+        tasks.register(spec, replace=True)  # a task of yours, on a worker (the book's are there)
     spec = tasks.get(job.task)
+    if job.task_id and job.task_id != spec.fingerprint(job.model):
+        msg = (f"Job {job.id} was made for another version of task {job.task!r} (fingerprint "
+               f"{job.task_id}, the registered one is {spec.fingerprint(job.model)}): its data, "
+               "signal or model changed since; make the jobs again (helpers.sweep.jobs).")
+        raise ValueError(msg)
     base = profiles.get(job.profile).base  # a variant's data and settings are its base's
     source = spec.source(base)
     held = _holdout(job.task, base, job.seed)
@@ -226,6 +254,8 @@ def run(
     client=None,
     results=None,
     progress: bool = True,
+    overwrite: bool = False,
+    wait: float | None = None,
 ) -> pd.DataFrame:
     """Run every job of a task's sweep that its results folder does not hold yet.
 
@@ -247,9 +277,17 @@ def run(
     results
         The results folder (default ``results/<task>``, see :func:`results_dir`). Each job
         writes one shard atomically, so an interrupted sweep resumes where it stopped and
-        several processes can share one folder.
+        several processes can share one folder.  A folder whose results of a task of this
+        name measured something else is refused (:class:`ResultsMismatchError`).
     progress
         Show progress while jobs run.
+    overwrite
+        Discard the folder's results of this task's name when they measured something else,
+        instead of refusing the folder.
+    wait
+        Seconds to wait at most for jobs that other processes are computing (None: until they
+        finish, or their holder stops and this call takes them over); then a
+        ``TimeoutError`` names the holders.
 
     Returns
     -------
@@ -263,12 +301,132 @@ def run(
     spec = tasks.get(task)
     folder = Path(results) if results is not None else results_dir(spec.name)
     todo = jobs(spec, profile=profile, models=models, seeds=seeds, sizes=sizes)
-    store = Store(folder)
-    registered = tasks._REGISTRY.get(spec.name) is spec
-    fn = run_job if registered and backend == "serial" else functools.partial(run_job, spec=spec)
-    execute(todo, fn, store, backend=backend, client=client, progress=progress)
-    write_csv_atomic(_tidy(_current(store.frame())), folder / "results.csv")
-    return _tidy(store.frame(todo))
+    store = Store(folder, validate=check_rows)
+    claim_folder(store, spec, overwrite=overwrite)
+    fn = run_job if tasks.is_registered(spec) and backend == "serial" else \
+        functools.partial(run_job, spec=spec)
+    report = execute(todo, fn, store, backend=backend, client=client, progress=progress,
+                     timeout=wait)
+    if report.pending:
+        held = "\n".join(f"  {k}: {v}" for k, v in list(report.holders.items())[:10])
+        msg = (f"{len(report.pending)} job(s) of {spec.name!r} were still being computed by "
+               f"other processes after waiting {wait:g} s (wait=); rerun to collect them:\n"
+               f"{held}")
+        raise TimeoutError(msg)
+    # this call's rows first: damage elsewhere in the folder never costs them
+    frame = _tidy(store.frame(todo))
+    write_csv_atomic(_tidy(_current(store.frame(damaged="skip"))), folder / "results.csv")
+    return frame
+
+
+class ResultsMismatchError(ValueError):
+    """A results folder holds results of a task of the same name that measured something else
+    (other data, signal, signal options, corruption or model definition)."""
+
+
+def _identity_path(store: Store, name: str) -> Path:
+    return store.folder / ".tasks" / f"{name}.json"
+
+
+def claim_folder(store: Store, spec: tasks.TaskSpec, *, overwrite: bool = False) -> None:
+    """Record which task a results folder measures, or refuse a folder that measured another.
+
+    The folder remembers each task's :meth:`~helpers.tasks.TaskSpec.identity` (in
+    ``.tasks/<name>.json``).  A task of the same name whose identity differs (a model both
+    define differently, another source, signal or corruption; models only one of them has
+    do not count) is refused with :class:`ResultsMismatchError`; ``overwrite=True`` deletes
+    that task's shards instead and records the new identity.
+    """
+    path = _identity_path(store, spec.name)
+    new = spec.identity()
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())["identity"]
+            changed = _differences(old, new)
+        except (ValueError, KeyError, TypeError):
+            changed = ["the folder's record of the task is unreadable"]
+        if changed and not overwrite:
+            msg = (f"The results folder {shown_path(store.folder)} holds results of task "
+                   f"{spec.name!r} that measured something else ({'; '.join(changed)}). Give "
+                   "another results folder (results=...) or another name, or pass "
+                   "overwrite=True to discard those results.")
+            raise ResultsMismatchError(msg)
+        if changed:
+            gone = store.remove(lambda job: job.get("task") == spec.name)
+            warnings.warn(f"overwrite=True: discarded {gone} stored result(s) of "
+                          f"{spec.name!r} in {shown_path(store.folder)}.", UserWarning,
+                          stacklevel=3)
+        else:
+            new = {**new, "models": {**old.get("models", {}), **new["models"]}}
+    doc = {"task": spec.name, "fingerprint": spec.fingerprint(), "identity": new}
+    text = json.dumps(doc, indent=1, sort_keys=True)
+    if not path.is_file() or path.read_text() != text:
+        write_atomic(path, lambda fh: fh.write(text))
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    """What differs between two task identities, in words (models only one of them has are
+    not a difference: a folder may gain models)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if key == "models":
+            a, b = a or {}, b or {}
+            out += [f"model {m!r} is defined otherwise" for m in sorted(set(a) & set(b))
+                    if a[m] != b[m]]
+        elif key == "sources":
+            a, b = a or {}, b or {}
+            for profile in sorted(set(a) | set(b)):
+                sa, sb = a.get(profile) or {}, b.get(profile) or {}
+                what = [f for f in sorted(set(sa) | set(sb)) if sa.get(f) != sb.get(f)]
+                if what:
+                    names = {"data": "the data", "signal": "the signal", "kind": "its kind",
+                             "options": "the signal's options", "loader": "the loader"}
+                    out.append(f"{profile} source: " + ", ".join(names.get(w, w) for w in what)
+                               + " " + ("differ" if len(what) > 1 else "differs"))
+        elif a != b:
+            out.append(f"{key} differs")
+    return out
+
+
+#: MI a probe may read below zero on independent data before a stored value counts as damaged
+#: (the estimators' null scatter is a few hundredths of a bit; the paper's is larger).
+MI_FLOOR = -0.5
+
+
+def check_rows(job: dict, rows: list) -> None:
+    """The schema of a sweep's result rows (:class:`~helpers.sweep.store.Store`'s
+    ``validate``): ``mi`` a finite float at least :data:`MI_FLOOR` bits, ``x`` a positive
+    number, counts and seconds non-negative numbers, ``signal`` and ``dataset`` text.
+
+    Examples
+    --------
+    >>> check_rows({}, [{"mi": 0.25, "x": 30.0, "n_eval": 400, "signal": "day"}])
+    >>> check_rows({}, [{"mi": "0.2"}])
+    Traceback (most recent call last):
+    ...
+    ValueError: row 0: 'mi' is '0.2' (str), not a float
+    """
+    def number(value) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    for i, row in enumerate(rows):
+        if "mi" not in row:
+            raise ValueError(f"row {i} has no 'mi'")
+        mi = row["mi"]
+        if not isinstance(mi, float):
+            raise ValueError(f"row {i}: 'mi' is {mi!r} ({type(mi).__name__}), not a float")
+        if not math.isfinite(mi) or mi < MI_FLOOR:
+            raise ValueError(f"row {i}: 'mi' is {mi!r} bits, not a finite MI >= {MI_FLOOR}")
+        if "x" in row and not (number(row["x"]) and row["x"] > 0):
+            raise ValueError(f"row {i}: 'x' is {row['x']!r}, not a positive number")
+        for col in ("n_train", "n_eval", "fit_seconds", "probe_seconds"):
+            if col in row and not (number(row[col]) and math.isfinite(row[col])
+                                   and row[col] >= 0):
+                raise ValueError(f"row {i}: {col!r} is {row[col]!r}, not a number >= 0")
+        for col in ("signal", "dataset", "modality"):
+            if col in row and not isinstance(row[col], str):
+                raise ValueError(f"row {i}: {col!r} is {row[col]!r}, not text")
 
 
 def _current(frame: pd.DataFrame) -> pd.DataFrame:

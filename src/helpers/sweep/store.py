@@ -13,8 +13,15 @@ the job's :func:`job_id`, written atomically (temporary file in the same folder,
 * values keep their types: shards are JSON documents that hold ints, floats, strings, bools and
   missing values as written, and :meth:`Store.frame` builds typed columns from them (an integer
   column with a missing value is ``Int64``, ``"007"`` stays the string ``"007"``);
-* a damaged (empty, truncated, edited) shard is never read as a row: :meth:`Store.frame` refuses
-  it naming the file, and :meth:`Store.repair` moves it aside so that its job runs again;
+* a damaged (empty, truncated, edited) shard is never read as a row: values that a store never
+  writes (nested data, integers beyond int64, a row repeating its job's fields) and values that
+  fail the store's ``validate`` schema (the sweep's: :func:`helpers.sweep.check_rows`) make it
+  damaged; :meth:`Store.frame` refuses it naming the file (or leaves it out with a warning,
+  ``damaged="skip"``), and :meth:`Store.repair` moves it aside so that its job runs again;
+* locks cannot hang a writer: a holder's heartbeat refreshes its lock, a lock whose heartbeat
+  stopped (or whose process died, or that is no lock at all) is taken over, and a writer
+  waiting for a live holder says who it is (:meth:`Store.holder`) and gives up after its
+  ``timeout``;
 * temporaries left by a killed writer are recognisable (``.<target>~<host>~<pid>~<token>.tmp``)
   and removed the next time the folder is opened (:func:`remove_orphans`).
 
@@ -160,11 +167,11 @@ def _umask() -> int:
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
+        return False  # not a pid any system hands out (an edited or corrupt lock file)
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
     except PermissionError:  # exists, owned by someone else
         return True
@@ -238,7 +245,8 @@ def remove_orphans(
     return removed
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[Any], None], *, mode: str = "w") -> Path:
+def write_atomic(path: str | os.PathLike, write: Callable[[Any], None], *, mode: str = "w",
+                 encoding: str | None = None) -> Path:
     """Write a file atomically: ``write(fh)`` fills a named temporary, then ``os.replace``.
 
     The temporary lies beside ``path`` and is named after the writer (host, pid), so that a
@@ -257,7 +265,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Any], None], *, mode:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / _tmp_name(path.name)
     try:
-        kwargs = {"newline": ""} if "b" not in mode else {}
+        kwargs = {"newline": "", "encoding": encoding} if "b" not in mode else {}
         with open(tmp, mode.replace("w", "x"), **kwargs) as fh:
             write(fh)
             fh.flush()
@@ -415,6 +423,8 @@ _HELD: dict[Path, str] = {}
 _HELD_LOCK = threading.Lock()
 _HEARTBEAT: threading.Thread | None = None
 HEARTBEAT_S = 30.0
+#: A lock file younger than this may still be being written by the process that created it.
+_GRACE_S = 5.0
 
 
 def _beat() -> None:
@@ -457,9 +467,14 @@ class Store:
     folder
         Results folder; shared by every process and machine that works on the sweep.
     stale_after
-        Seconds after which another machine's lock, no longer refreshed by its holder's
-        heartbeat, counts as abandoned.  A lock of a dead process on this machine is
-        abandoned at once.
+        Seconds after which a lock no longer refreshed by its holder's heartbeat counts as
+        abandoned (a hung holder, or a reused pid).  A lock of a dead process on this machine
+        is abandoned at once.
+    validate
+        ``validate(job_fields, rows)`` raising ``ValueError`` for rows that are not valid
+        results (a schema: types, finite values, ranges); checked before a shard is written
+        and whenever one is read back, where a failure makes the shard damaged.  Must be
+        picklable (a module-level function) for Dask workers.
 
     Examples
     --------
@@ -486,9 +501,11 @@ class Store:
     ['object', 'int64', 'object', 'float64', 'Int64', 'object']
     """
 
-    def __init__(self, folder: str | os.PathLike, *, stale_after: float = 600.0):
+    def __init__(self, folder: str | os.PathLike, *, stale_after: float = 600.0,
+                 validate: Callable[[dict, list], None] | None = None):
         self.folder = Path(folder)
         self.stale_after = float(stale_after)
+        self.validate = validate
         self.folder.mkdir(parents=True, exist_ok=True)
         self._locks = self.folder / ".locks"
         self._locks.mkdir(exist_ok=True)
@@ -502,7 +519,7 @@ class Store:
     def __reduce__(self):
         # Unpickled (on a Dask worker) as one store per folder and process: the folder is
         # cleaned once per process, not once per job.
-        return (_reopen, (str(self.folder), self.stale_after))
+        return (_reopen, (str(self.folder), self.stale_after, self.validate))
 
     # paths ----------------------------------------------------------------------------------
     def path(self, job: Any) -> Path:
@@ -556,6 +573,17 @@ class Store:
         fields = job_fields(job)
         key = job_id(fields)
         records = _plain_rows(rows)
+        for i, row in enumerate(records):
+            clash = sorted(set(row) & set(fields))
+            if clash:
+                msg = f"Row {i} repeats the job's field(s) {clash}; a row may not override its job."
+                raise ValueError(msg)
+            for column, value in row.items():
+                why = _bad_value(value)
+                if why is not None:
+                    raise ValueError(f"Row {i} column {column!r} is {why}.")
+        if self.validate is not None:
+            self.validate(fields, records)
         path = self.path(key)
         if path.is_file():
             try:
@@ -580,6 +608,21 @@ class Store:
         except FileNotFoundError:
             return False
 
+    def remove(self, where: Callable[[dict], bool]) -> int:
+        """Delete the shards whose job fields pass ``where``; return how many.  Damaged
+        shards are left for :meth:`repair`."""
+        gone = 0
+        for path in self._shard_paths():
+            try:
+                job = self._read(path)["job"]
+            except CorruptShardError:
+                continue
+            if where(job):
+                self._cache.pop(path, None)
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
+
     def _read(self, path: Path) -> dict:
         try:
             stat = path.stat()
@@ -589,7 +632,7 @@ class Store:
         cached = self._cache.get(path)
         if cached is not None and cached[0] == sig:
             return cached[1]
-        doc = _parse_shard(path, path.read_bytes())
+        doc = _parse_shard(path, path.read_bytes(), self.validate)
         self._cache[path] = (sig, doc)
         return doc
 
@@ -626,7 +669,8 @@ class Store:
             self._cache.pop(src, None)
         return moved
 
-    def frame(self, jobs: Iterable[Any] | None = None) -> pd.DataFrame:
+    def frame(self, jobs: Iterable[Any] | None = None, *, damaged: str = "raise",
+              where: Callable[[dict], bool] | None = None) -> pd.DataFrame:
         """Every row of every shard, with the job's fields as typed columns.
 
         Parameters
@@ -634,12 +678,20 @@ class Store:
         jobs
             Only these jobs' rows, in this order, each once (jobs without a shard contribute
             nothing).  By default every shard, ordered by job id.
+        damaged
+            ``"raise"``: a damaged shard is an error; ``"skip"``: it is left out with a
+            warning naming it (one damaged file never hides the others' rows).
+        where
+            Keep only the shards whose job fields pass this test (e.g. one task's).
 
         Raises
         ------
         CorruptShardError
             A shard is empty, truncated or damaged (the message names it; :meth:`repair`).
         """
+        if damaged not in ("raise", "skip"):
+            msg = f"damaged must be 'raise' or 'skip', got {damaged!r}."
+            raise ValueError(msg)
         if jobs is None:
             paths = self._shard_paths()
         else:
@@ -654,6 +706,8 @@ class Store:
             except CorruptShardError as err:
                 bad.append(str(err))
                 continue
+            if where is not None and not where(doc["job"]):
+                continue
             job_cols.update(dict.fromkeys(doc["job"]))
             for row in doc["rows"]:
                 row_cols.update(dict.fromkeys(row))
@@ -663,7 +717,11 @@ class Store:
                 f"{len(bad)} damaged shard(s) in {self.folder}; Store.repair() moves them "
                 "aside so that their jobs run again:\n" + "\n".join(bad[:10])
             )
-            raise CorruptShardError(msg)
+            if damaged == "raise":
+                raise CorruptShardError(msg)
+            import warnings
+
+            warnings.warn(f"Left out: {msg}", UserWarning, stacklevel=2)
         columns = [c for c in job_cols if c not in row_cols] + list(row_cols)
         return _typed_frame(records, columns)
 
@@ -673,25 +731,44 @@ class Store:
         return self._locks / f"{key}.lock"
 
     def _stale(self, lock: Path) -> bool:
+        """Whether a lock is abandoned: its holder on this machine is dead, or its heartbeat
+        (the file's time stamp, refreshed every :data:`HEARTBEAT_S`) stopped ``stale_after``
+        seconds ago, here or elsewhere (a hung holder, a reused pid).  A lock file that is not
+        a lock (edited, half-written, any content) is abandoned once it is a few seconds old."""
         try:
+            age = time.time() - lock.stat().st_mtime
             info = json.loads(lock.read_text())
-            host, pid = str(info["host"]), int(info["pid"])
+            host, pid = str(info["host"]), info["pid"]
         except FileNotFoundError:
             return False
-        except (ValueError, KeyError, TypeError):  # half-written lock: judge by age
-            host, pid = "", -1
-        if host == _HOST:
-            return not _pid_alive(pid)
+        except (ValueError, KeyError, TypeError, OSError, RecursionError):
+            try:
+                return time.time() - lock.stat().st_mtime > _GRACE_S
+            except FileNotFoundError:
+                return False
+        if age > self.stale_after:
+            return True
+        return host == _HOST and not _pid_alive(pid)
+
+    def holder(self, job: Any) -> str | None:
+        """Who holds a job's lock, in words (``"host:pid since 10:04:31, beat 12 s ago"``), or
+        None when nobody does."""
+        lock = self._lock_path(job)
         try:
-            return time.time() - lock.stat().st_mtime > self.stale_after
+            age = time.time() - lock.stat().st_mtime
+            info = json.loads(lock.read_text())
+            since = time.strftime("%H:%M:%S", time.localtime(float(info["since"])))
+            return f"{info['host']}:{info['pid']} since {since}, beat {age:.0f} s ago"
         except FileNotFoundError:
-            return False
+            return None
+        except (ValueError, KeyError, TypeError, OSError, RecursionError):
+            return f"an unreadable lock file {lock.name}"
 
     def claim(self, job: Any) -> bool:
         """Take the job's lock (``O_CREAT | O_EXCL``); False when someone alive holds it.
 
-        An abandoned lock (its process dead, or on another machine not refreshed for
-        ``stale_after`` seconds) is broken and taken.  While held, a background thread refreshes
+        An abandoned lock (its process on this machine dead, or its heartbeat stopped for
+        ``stale_after`` seconds anywhere, or a file that is no lock) is broken and taken.  While held, a background thread refreshes
         the lock's time stamp.  Locks only avoid duplicate work: a job has one shard whoever
         writes it.
         """
@@ -739,24 +816,37 @@ class Store:
         return lock.exists() and not self._stale(lock)
 
 
-_OPENED: dict[tuple[str, float], Store] = {}
+_OPENED: dict[tuple[str, float, Any], Store] = {}
 
 
-def _reopen(folder: str, stale_after: float) -> Store:
-    key = (folder, stale_after)
+def _reopen(folder: str, stale_after: float, validate=None) -> Store:
+    key = (folder, stale_after, validate)
     if key not in _OPENED:
-        _OPENED[key] = Store(folder, stale_after=stale_after)
+        _OPENED[key] = Store(folder, stale_after=stale_after, validate=validate)
     return _OPENED[key]
 
 
-def _parse_shard(path: Path, data: bytes) -> dict:
+_INT_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _bad_value(value: Any) -> str | None:
+    """Why a value read back is not one a store writes (None if it is)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return None
+    if isinstance(value, int):
+        return None if _INT_RANGE[0] <= value <= _INT_RANGE[1] else "an integer beyond int64"
+    return f"a {type(value).__name__}, not a scalar"
+
+
+def _parse_shard(path: Path, data: bytes, validate: Callable | None = None) -> dict:
     if not data.strip():
         raise CorruptShardError(f"Shard {path} is empty ({len(data)} bytes).")
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)
         raise CorruptShardError(
-            f"Shard {path} is truncated or not JSON ({len(data)} bytes): {err}."
+            f"Shard {path} is truncated or not JSON ({len(data)} bytes): {reason}."
         ) from None
     if not isinstance(doc, dict) or doc.get("format") != SHARD_FORMAT:
         raise CorruptShardError(f"{path} is not a {SHARD_FORMAT} shard.")
@@ -767,6 +857,29 @@ def _parse_shard(path: Path, data: bytes) -> dict:
         raise CorruptShardError(
             f"Shard {path} holds {len(rows)} rows where its header says {doc.get('n_rows')}."
         )
-    if not isinstance(job, dict) or job_id(job) != doc.get("id") or path.stem != doc.get("id"):
+    if not isinstance(job, dict):
+        raise CorruptShardError(f"Shard {path} has no job.")
+    for where, values in [("job", job), *((f"row {i}", r) for i, r in enumerate(rows))]:
+        for key, value in values.items():
+            why = _bad_value(value)
+            if why is not None:
+                raise CorruptShardError(f"Shard {path}: {where} field {key!r} is {why}.")
+    try:
+        ok = job_id(job) == doc.get("id") and path.stem == doc.get("id")
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
         raise CorruptShardError(f"Shard {path}: its job does not match its id or file name.")
+    for i, row in enumerate(rows):
+        clash = sorted(set(row) & set(job))
+        if clash:
+            raise CorruptShardError(
+                f"Shard {path}: row {i} repeats the job's field(s) {clash}; a row may not "
+                "override its job."
+            )
+    if validate is not None:
+        try:
+            validate(job, rows)
+        except (TypeError, ValueError) as err:
+            raise CorruptShardError(f"Shard {path}: {err}") from None
     return doc

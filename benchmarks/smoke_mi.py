@@ -1,0 +1,80 @@
+"""Every task's MI at one profile, as a table to compare before and after a change.
+
+Runs the sweep of every registered task (or ``--tasks``) at ``--profile`` (default ``smoke``)
+into a fresh results folder and writes one row per measured value (task, model, level, size,
+seed, signal, mi) to ``--out``; ``--compare BEFORE AFTER`` reads two such tables and prints, per
+task and model, how many values moved and by how much::
+
+    PYTHONPATH=src NOISESCALING_DATA_MIRROR=$PWD/../shared/data \\
+        python benchmarks/smoke_mi.py --out /tmp/after.csv
+    python benchmarks/smoke_mi.py --compare /tmp/before.csv /tmp/after.csv
+
+Rows are matched by what they measure, not by job id (ids change whenever a job's identity
+gains a field), so the comparison holds across such changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+KEYS = ["task", "model", "level", "size", "seed", "signal"]
+
+
+def measure(tasks: list[str] | None, profile: str, out: Path) -> pd.DataFrame:
+    import helpers as hp
+
+    frames = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in tasks or hp.tasks.names():
+            t0 = time.perf_counter()
+            frame = hp.sweep.run(name, profile=profile, results=Path(tmp) / name,
+                                 progress=False)
+            extra = ["estimator"] if "estimator" in frame else []
+            frames.append(frame[KEYS + extra + ["x", "mi"]])
+            print(f"{name}: {len(frame)} values, {time.perf_counter() - t0:.0f} s", flush=True)
+    table = pd.concat(frames, ignore_index=True)
+    table.to_csv(out, index=False)
+    return table
+
+
+def compare(before: Path, after: Path) -> int:
+    a, b = pd.read_csv(before), pd.read_csv(after)
+    keys = KEYS + (["estimator"] if "estimator" in a and "estimator" in b else [])
+    both = a.merge(b, on=keys, how="outer", suffixes=("_before", "_after"), indicator=True)
+    only = both[both["_merge"] != "both"]
+    both = both[both["_merge"] == "both"].copy()
+    both["diff"] = both["mi_after"] - both["mi_before"]
+    summary = both.groupby(["task", "model"]).agg(
+        values=("diff", "size"), moved=("diff", lambda d: int((d != 0).sum())),
+        largest_abs=("diff", lambda d: float(d.abs().max())), mean=("diff", "mean"),
+    )
+    pd.set_option("display.width", 140)
+    print(summary.to_string())
+    print(f"{int((both['diff'] != 0).sum())} of {len(both)} values moved; largest |diff| "
+          f"{both['diff'].abs().max():.6f} bit; {len(only)} rows in one table only")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="smoke")
+    parser.add_argument("--tasks", nargs="*", default=None)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    args = parser.parse_args()
+    if args.compare:
+        return compare(*args.compare)
+    if args.out is None:
+        parser.error("give --out (where to write the table) or --compare BEFORE AFTER")
+    measure(args.tasks, args.profile, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
