@@ -7,8 +7,11 @@ import argparse
 import math
 from collections.abc import Callable
 
-#: Exceptions that mean the input was wrong (a file, a name, a value), not that the code is.
-USER_ERRORS = (ValueError, TypeError, KeyError, OSError, TimeoutError)
+from .data import DataUnavailableError
+
+#: Exceptions that mean the input was wrong (a file, a name, a value) or not at hand (data
+#: offline), not that the code is.
+USER_ERRORS = (ValueError, TypeError, KeyError, OSError, TimeoutError, DataUnavailableError)
 
 
 def positive_float(text: str) -> float:
@@ -29,6 +32,24 @@ def positive_float(text: str) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         msg = f"{text!r} is not a finite number > 0"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0.
+
+    Examples
+    --------
+    >>> nonnegative_float("0")
+    0.0
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        msg = f"{text!r} is not a finite number >= 0"
         raise argparse.ArgumentTypeError(msg)
     return value
 

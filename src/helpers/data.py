@@ -191,7 +191,8 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
     manifest
         Manifest file; defaults to :func:`manifest_path`.
     progress
-        Show a download progress bar.
+        Show a download progress bar and pooch's line naming the download and where it goes
+        (by default a download prints nothing, so no chapter's page shows a machine's path).
 
     Returns
     -------
@@ -289,6 +290,10 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
             f"{entry.url} and record the printed hash in data_manifest.yml."
         )
         raise DataUnavailableError(msg)
+    logger = pooch.get_logger()
+    level = logger.level
+    if not progress:  # pooch logs "Downloading data from <url> to file <cache path>" to stderr,
+        logger.setLevel("WARNING")  # which would print a build machine's path into a page
     try:
         downloaded = pooch.retrieve(
             entry.url,
@@ -307,6 +312,8 @@ def fetch(key: str, *, manifest: str | os.PathLike | None = None, progress: bool
             f"{MIRROR_ENV} at a folder holding {entry.path}."
         )
         raise DataUnavailableError(msg) from err
+    finally:
+        logger.setLevel(level)
     return _verify(entry, Path(downloaded), "download")
 
 

@@ -38,6 +38,7 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 
 from . import laws
+from ._cli import USER_ERRORS, add_debug, nonnegative_float, nonnegative_int, positive_float
 
 __all__ = [
     "Costs",
@@ -694,6 +695,15 @@ examples:
 """
 
 
+def _fraction(text: str) -> float:
+    """An argparse type: a fraction of the capacity, in (0, 1)."""
+    value = positive_float(text)
+    if not value < 1:
+        msg = f"{text!r} is not a fraction in (0, 1)"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m helpers.plan", description=_DESCRIPTION, epilog=_EPILOG,
@@ -709,35 +719,36 @@ def _parser() -> argparse.ArgumentParser:
                      choices=[*sorted(laws.JOINT_FORMS), laws.JOINT_RULE],
                      help="joint form fitted to a released task (default: %(default)s)")
     q = p.add_argument_group("question (one of)")
-    q.add_argument("--budget", type=float, help="total budget: maximise information")
-    q.add_argument("--target", type=float, help="information to reach, bits: minimise cost")
-    q.add_argument("--fraction", type=float, help="fraction of I∞ to reach: minimise cost")
+    q.add_argument("--budget", type=positive_float, help="total budget: maximise information")
+    q.add_argument("--target", type=positive_float, help="information to reach, bits: minimise cost")
+    q.add_argument("--fraction", type=_fraction, help="fraction of I∞ to reach: minimise cost")
     c = p.add_argument_group("costs")
-    c.add_argument("--cost-per-cell", type=float, default=0.0,
+    c.add_argument("--cost-per-cell", type=nonnegative_float, default=0.0,
                    help="cost of one cell's library (default: %(default)s)")
-    c.add_argument("--cost-per-umi", type=float, default=None,
+    c.add_argument("--cost-per-umi", type=positive_float, default=None,
                    help="cost of one detected UMI (default: 1, or from --cost-per-read)")
-    c.add_argument("--cost-per-read", type=float, default=None,
+    c.add_argument("--cost-per-read", type=positive_float, default=None,
                    help="cost of one sequencing read (needs --reads-per-umi)")
-    c.add_argument("--reads-per-umi", type=float, default=None,
+    c.add_argument("--reads-per-umi", type=positive_float, default=None,
                    help="reads sequenced per detected UMI (1 / (1 - sequencing saturation))")
-    c.add_argument("--fixed-cost", type=float, default=0.0,
+    c.add_argument("--fixed-cost", type=nonnegative_float, default=0.0,
                    help="cost paid once (default: %(default)s)")
     o = p.add_argument_group("output")
-    o.add_argument("--min-cells", type=float, default=10.0,
+    o.add_argument("--min-cells", type=positive_float, default=10.0,
                    help="fewest cells searched (default: %(default)s)")
-    o.add_argument("--max-cells", type=float, default=1e9,
+    o.add_argument("--max-cells", type=positive_float, default=1e9,
                    help="most cells searched (default: %(default)g)")
-    o.add_argument("--max-umis-per-cell", type=float, default=None,
+    o.add_argument("--max-umis-per-cell", type=positive_float, default=None,
                    help="deepest design allowed, UMIs per cell (default: no limit)")
-    o.add_argument("--within", type=float, default=None,
+    o.add_argument("--within", type=positive_float, default=None,
                    help="search only within this factor of the fitted grid's cells and depths "
                    "(default: extrapolate freely)")
-    o.add_argument("--draws", type=int, default=200,
+    o.add_argument("--draws", type=nonnegative_int, default=200,
                    help="parameter draws for the interval; 0 for none (default: %(default)s)")
-    o.add_argument("--seed", type=int, default=0, help="seed of the draws (default: %(default)s)")
+    o.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the draws (default: %(default)s)")
     o.add_argument("--save", type=Path, help="write the fitted law to this JSON file")
     o.add_argument("--json", action="store_true", help="print the answer as JSON")
+    add_debug(p)
     return p
 
 
@@ -780,8 +791,11 @@ def main(argv=None) -> int:
                                      uncertainty=args.draws, seed=args.seed)
         else:
             design = None
-    except (ValueError, OSError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    except USER_ERRORS as err:
+        if args.debug:
+            raise
+        parser.exit(2, f"{parser.prog}: error: {' '.join(str(err).split())} (--debug shows "
+                       "the traceback)\n")
     if args.json:
         out = {"law": fit.to_dict(), "design": None if design is None else design.to_dict()}
         print(json.dumps(out, indent=1, default=float))

@@ -41,6 +41,7 @@ MODEL_COLORS = {
     "SCVI": "#e3a600",
     "Geneformer": "#d6543a",
     "MobileNetV3": "#1D4289",
+    "MobileNetV2": "#EB7F54",
     "ESM2-8M": "#1D457F",
     "ESM2-35M": "#EB7F54",
     "ESM2-150M": "#F2AF4A",
@@ -433,10 +434,16 @@ def plot_joint_surface(ax, fit, *, costs=None, budgets=(), n_lim=None, x_lim=Non
             x = costs.depth_on_budget(grid_n, b)
             ax.plot(grid_n, x, "--", color="0.85", lw=1)
     if optimum_budgets is not None and costs is not None:
-        curve = plan.allocation_curve(fit, optimum_budgets, costs=costs, n_range=n_lim,
-                                      within=within)
-        ax.plot(curve["cells"], curve["umis_per_cell"], "-", color="w", lw=2)
-        ax.plot(curve["cells"], curve["umis_per_cell"], "o", color="#d6543a", ms=3)
+        try:
+            plan.check_fit(fit)
+        except ValueError:  # no design stands on a failed fit: say so instead of a path
+            ax.text(0.5, 0.08, "fit did not converge:\nno optimal path", color="w",
+                    ha="center", va="bottom", fontsize=8, transform=ax.transAxes)
+        else:
+            curve = plan.allocation_curve(fit, optimum_budgets, costs=costs, n_range=n_lim,
+                                          within=within)
+            ax.plot(curve["cells"], curve["umis_per_cell"], "-", color="w", lw=2)
+            ax.plot(curve["cells"], curve["umis_per_cell"], "o", color="#d6543a", ms=3)
     ax.set(xscale="log", yscale="log", xlim=n_lim, ylim=x_lim)
     return cs
 
