@@ -297,7 +297,7 @@ def test_paper_profile_path_with_pretrained_weights(tiny_manifest):
     # TissueMNIST loader, pixelation, Table S4 (batch 512, 30 epochs), the label probe (the
     # latent-MI probes need more than these 40 images, so the predicted-label one runs)
     spec = dataclasses.replace(hp.tasks.get("tissuemnist_pixelate"), name="tissue_paper_test",
-                               probe=imaging.predicted_label_probe)
+                               probe=hp.probe.predicted_label_probe)
     hp.tasks.register(spec, replace=True)
     rows = hp.sweep.run_job(hp.sweep.Job("tissue_paper_test", "MobileNetV3", 2.0, 30, 0,
                                          "paper"))

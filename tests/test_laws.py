@@ -243,7 +243,7 @@ def test_failed_fit_reports_no_umi90():
         x=X_GRID, mi=laws.noise_law(X_GRID, 500.0, 2.0), result=None, r_squared=0.9,
         success=False, constrained=False, u_bar=500.0, i_max=2.0,
     )
-    fit.reason = "; ".join(laws._noise_flags(fit))
+    fit.reason = "; ".join(laws.noise_flags(fit))
     assert "fit failed" in fit.reason and np.isnan(fit.umi90) and np.isnan(fit.collapse()[0]).all()
 
 

@@ -442,7 +442,7 @@ def test_geneformer_tokens_are_cached_by_content(train):
     other = X.copy()
     other.data[0] += 1
     assert m._tokens(other) is not first
-    assert len(gf._TOKEN_CACHE) <= gf._TOKEN_CACHE_SIZE
+    assert len(gf.TOKEN_CACHE) <= gf.TOKEN_CACHE_SIZE
 
 
 def _deepspeed_skip_reason() -> str | None:
@@ -573,13 +573,13 @@ def test_deepspeed_config_resolves_from_the_model_config():
 # Geneformer training internals: masking and length-grouped batches
 # --------------------------------------------------------------------------------------------
 def test_bert_masking_proportions_and_pads():
-    from helpers.models.geneformer import MASK_TOKEN, PAD_TOKEN, _mask_block
+    from helpers.models.geneformer import MASK_TOKEN, PAD_TOKEN, mask_block
 
     cfg = GeneformerConfig()
     ids = np.random.default_rng(0).integers(2, 1002, (400, 100)).astype(np.int32)
     ids[:, 80:] = PAD_TOKEN
     before = ids.copy()
-    masked, pos, targets = _mask_block(ids, cfg, 1002, np.random.default_rng(1))
+    masked, pos, targets = mask_block(ids, cfg, 1002, np.random.default_rng(1))
     np.testing.assert_array_equal(ids, before)  # the input is not modified
     chosen = np.zeros(ids.size, bool)
     chosen[pos] = True
@@ -604,20 +604,20 @@ def test_bert_masking_proportions_and_pads():
 
 
 def test_bernoulli_positions_are_independent_successes():
-    from helpers.models.geneformer import _bernoulli_positions
+    from helpers.models.geneformer import bernoulli_positions
 
     rng = np.random.default_rng(3)
     for n, p in ((1, 0.5), (7, 0.15), (200_000, 0.15), (1000, 0.999)):
-        pos = _bernoulli_positions(n, p, rng)
+        pos = bernoulli_positions(n, p, rng)
         assert pos.min(initial=0) >= 0 and pos.max(initial=0) < n
         assert np.all(np.diff(pos) > 0)
-    pos = _bernoulli_positions(200_000, 0.15, rng)
+    pos = bernoulli_positions(200_000, 0.15, rng)
     assert pos.size / 200_000 == pytest.approx(0.15, abs=0.003)
     gaps = np.diff(pos)
     assert gaps.mean() == pytest.approx(1 / 0.15, rel=0.02)  # geometric gaps
     assert (gaps == 1).mean() == pytest.approx(0.15, abs=0.01)
-    assert _bernoulli_positions(10, 0.0, rng).size == 0
-    assert _bernoulli_positions(10, 1.0, rng).tolist() == list(range(10))
+    assert bernoulli_positions(10, 0.0, rng).size == 0
+    assert bernoulli_positions(10, 1.0, rng).tolist() == list(range(10))
 
 
 def _reference_rank_value(X, medians, max_len, target_sum):
@@ -674,7 +674,7 @@ def test_rank_value_tokens_match_a_plain_per_cell_encoding(seed):
 def test_batch_stream_collates_each_cell_once_with_little_padding():
     import torch
 
-    from helpers.models.geneformer import _batch_stream, _length_grouped_batches
+    from helpers.models.geneformer import batch_stream, length_grouped_batches
 
     rng = np.random.default_rng(0)
     n, max_len = 500, 40
@@ -683,10 +683,10 @@ def test_batch_stream_collates_each_cell_once_with_little_padding():
     for i, L in enumerate(lengths):
         tokens[i, :L] = rng.integers(2, 300, L)
     rows = rng.permutation(n)[:450]  # a subset of the matrix, as a train split
-    batches = [rows[b] for b in _length_grouped_batches(lengths[rows], 16, rng, group=True)]
+    batches = [rows[b] for b in length_grouped_batches(lengths[rows], 16, rng, group=True)]
     cfg = GeneformerConfig()
     seen, n_chosen = [], 0
-    out = list(_batch_stream(tokens, lengths, batches, cfg, 300, np.random.default_rng(1),
+    out = list(batch_stream(tokens, lengths, batches, cfg, 300, np.random.default_rng(1),
                              ensure_label=True, block=100))
     assert len(out) == len(batches)
     for b, (ids, pos, tgt) in zip(batches, out, strict=True):
@@ -703,15 +703,15 @@ def test_batch_stream_collates_each_cell_once_with_little_padding():
 
 
 def test_length_grouped_batches_cover_every_cell_once():
-    from helpers.models.geneformer import _length_grouped_batches
+    from helpers.models.geneformer import length_grouped_batches
 
     lengths = np.random.default_rng(0).integers(1, 64, 1000)
     for group in (True, False):
-        batches = _length_grouped_batches(lengths, 16, np.random.default_rng(1), group=group)
+        batches = length_grouped_batches(lengths, 16, np.random.default_rng(1), group=group)
         flat = np.concatenate(batches)
         assert np.array_equal(np.sort(flat), np.arange(1000))
         assert all(len(b) <= 16 for b in batches)
-    grouped = _length_grouped_batches(lengths, 16, np.random.default_rng(1), group=True)
+    grouped = length_grouped_batches(lengths, 16, np.random.default_rng(1), group=True)
     spread = np.mean([np.ptp(lengths[b]) for b in grouped if len(b) == 16])
-    ungrouped = _length_grouped_batches(lengths, 16, np.random.default_rng(1), group=False)
+    ungrouped = length_grouped_batches(lengths, 16, np.random.default_rng(1), group=False)
     assert spread < 0.25 * np.mean([np.ptp(lengths[b]) for b in ungrouped if len(b) == 16])

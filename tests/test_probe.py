@@ -159,8 +159,8 @@ def test_best_weights_are_restored():
     yt = xt[:, :3] + 0.5 * torch.from_numpy(rng.standard_normal((300, 3)).astype(np.float32))
     xv, yv = xt[:60], yt[:60]
     torch.manual_seed(0)
-    model = probe._build(torch, 20, 3, 4, None, 32, "continuous", 0, dropout=0.5)
-    hist, best = probe._train(
+    model = probe.networks.build(torch, 20, 3, 4, None, 32, "continuous", 0, dropout=0.5)
+    hist, best = probe.networks.train(
         torch, model, xt[60:], yt[60:], xv, yv, lr=3e-2, batch_size=32, max_epochs=60,
         patience=4, alpha=1.0, lam=1.0, weight_decay=0.0,
         gen=torch.Generator().manual_seed(0), progress=False,
@@ -217,11 +217,11 @@ def test_bad_inputs_raise(xy):
 
 def test_label_kinds_are_detected(xy):
     x, _ = xy
-    assert probe._prepare_y(np.array(["a", "b"] * 150), "auto")[0] == "categorical"
-    assert probe._prepare_y(np.arange(300) % 3, "auto")[0] == "categorical"
-    assert probe._prepare_y(np.array([True, False] * 150), "auto")[0] == "categorical"
-    assert probe._prepare_y(np.linspace(0, 1, 300), "auto")[0] == "continuous"
-    assert probe._prepare_y(np.arange(300) % 3, "continuous")[0] == "continuous"
+    assert probe.estimator.prepare_y(np.array(["a", "b"] * 150), "auto")[0] == "categorical"
+    assert probe.estimator.prepare_y(np.arange(300) % 3, "auto")[0] == "categorical"
+    assert probe.estimator.prepare_y(np.array([True, False] * 150), "auto")[0] == "categorical"
+    assert probe.estimator.prepare_y(np.linspace(0, 1, 300), "auto")[0] == "continuous"
+    assert probe.estimator.prepare_y(np.arange(300) % 3, "continuous")[0] == "continuous"
 
 
 def test_select_all_uses_every_latent_coordinate_legacy():
@@ -347,7 +347,7 @@ def test_wide_x_projection_uses_the_gram_matrix():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((120, 900)) @ np.diag(np.linspace(3, 0.1, 900))
     ref = np.arange(80)
-    got = probe._pca_project(a, ref, 20)
+    got = probe.linear.pca_project(a, ref, 20)
     c = a[ref] - a[ref].mean(axis=0)
     w, v = np.linalg.eigh(c.T @ c)
     want = (a - a[ref].mean(axis=0)) @ v[:, np.argsort(w)[::-1][:20]]
@@ -362,7 +362,7 @@ def test_paper_method_architecture_and_outputs():
     def mlp(sizes):
         return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
 
-    model = probe._build_paper(torch, 50, 3, 8)
+    model = probe.paper.build_paper(torch, 50, 3, 8)
     n_params = sum(p.numel() for p in model.parameters())
     expected = sum(mlp(s) for s in (
         [50, 1024, 512, 256, 8], [3, 1024, 512, 256, 8],  # encoders
@@ -370,8 +370,8 @@ def test_paper_method_architecture_and_outputs():
         [8, 256, 512, 1024, 50], [8, 256, 512, 1024, 3],  # cross decoders
     ))
     assert n_params == expected
-    assert probe._paper_hidden(5000) == 4096 and probe._paper_hidden(2048) == 1024
-    z = probe._paper_standardise(np.c_[np.ones(5), [0.0, 0, 0, 0, 1e6]])
+    assert probe.paper.paper_hidden(5000) == 4096 and probe.paper.paper_hidden(2048) == 1024
+    z = probe.paper.paper_standardise(np.c_[np.ones(5), [0.0, 0, 0, 0, 1e6]])
     assert np.all(z[:, 0] == 0) and z.max() <= 10  # constant -> 0, clipped (latentmi)
 
     x, labels, _ = gt.labelled_mixture(600, dim_x=20, n_classes=3, separation=6.0, seed=0)

@@ -402,14 +402,14 @@ def test_pretrained_through_the_manifest(tmp_path, monkeypatch):
     (folder / "vocab.txt").write_text("A\nB\n")
     entries["esm2/esm2_tiny/vocab.txt"]["sha256"] = hd.sha256sum(folder / "vocab.txt")
     manifest.write_text(yaml.safe_dump({"entries": entries}))
-    hd._read_manifest.cache_clear()
+    hd.clear_manifest_cache()
     with pytest.raises(ValueError, match="not the ESM2 vocabulary"):
         make_model("ESM2-8M", profile="smoke", checkpoint="esm2_tiny").fit(data, progress=False)
 
 
 def test_task_registered_and_probe_rows(monkeypatch):
     """The task spec's ingredients, and one job end to end on a tiny stand-in of its data."""
-    from helpers import sweep, tasks
+    from helpers import probe, tasks
     from helpers.models.esm2 import histories
 
     spec = tasks.get("seq_spike")
@@ -431,7 +431,7 @@ def test_task_registered_and_probe_rows(monkeypatch):
     frame = pd.DataFrame([{**rows[0], "model": "ESM2-8M", "level": 0.01, "size": 156, "seed": 0}])
     h = histories(frame)
     assert list(h["step"]) == model.history_["step"]
-    assert sweep.latent_probe is not None
+    assert probe.latent_probe is not None
 
 
 def test_manifest_lists_the_three_checkpoints():

@@ -13,7 +13,7 @@ import pytest
 from scipy import sparse
 
 from helpers import data as hdata
-from helpers import laws, profiles, sweep, tasks
+from helpers import laws, probe, profiles, sweep, tasks
 
 # the modules (the package exports functions of the same names: sweep.jobs(), sweep.run())
 jobs_module = importlib.import_module("helpers.sweep.jobs")
@@ -143,7 +143,7 @@ def test_a_task_whose_probe_options_change_gets_new_job_ids(toy_task):
         return [j.id for j in sweep.jobs(spec, profile="smoke", models=["PCA"])]
 
     capped = [tasks.variant(toy_task, name=f"toy_probe_{i}",
-                            probe=sweep.estimator_probe(paper={"max_epochs": e}))
+                            probe=probe.estimator_probe(paper={"max_epochs": e}))
               for i, e in enumerate((3, 3, 4))]
     try:
         one, same, other = (ids(dataclasses.replace(c, name="toy_counts")) for c in capped)
@@ -177,8 +177,8 @@ def test_results_csv_holds_every_model_swept_into_the_folder(toy_task, tmp_path)
 def test_estimator_probe_measures_one_model_with_each_estimator(toy_task, tmp_path):
     """Both estimators probe the same embeddings of one trained model (one row each), and the
     fits give one curve per estimator."""
-    probe = sweep.estimator_probe(paper={"max_epochs": 2})
-    spec = tasks.variant(toy_task, name="toy_estimators", probe=probe)
+    both = probe.estimator_probe(paper={"max_epochs": 2})
+    spec = tasks.variant(toy_task, name="toy_estimators", probe=both)
     try:
         largest = sweep.grid(spec, profile="smoke").sizes[-1:]
         rows = sweep.run(spec, profile="smoke", models=["PCA"], sizes=largest, results=tmp_path,
@@ -196,9 +196,9 @@ def test_estimator_probe_measures_one_model_with_each_estimator(toy_task, tmp_pa
 
 def test_paper_estimator_gets_raw_counts():
     held = tasks.Holdout("vector", 0, *[np.arange(3)] * 3, np.log1p([[0.0, 5.0]] * 3))
-    assert np.allclose(run_module.paper_signal(held.target, held), [[0.0, 5.0]] * 3)
+    assert np.allclose(probe.paper_signal(held.target, held), [[0.0, 5.0]] * 3)
     labels = tasks.Holdout("labels", 0, *[np.arange(3)] * 3, np.array([0, 1, 1]))
-    assert run_module.paper_signal(labels.target, labels) is labels.target
+    assert probe.paper_signal(labels.target, labels) is labels.target
 
 
 # --------------------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def test_the_sweep_probes_many_labels_as_labels():
     for naming in (labels, (labels * 7919) % 150):
         codes = pd.Categorical(naming).codes.astype(np.int64)
         held = tasks.Holdout("labels", 0, idx, idx[:0], idx, codes)
-        reads.append(sweep.latent_probe(_Embedded(x), data, held)[0]["mi"])
+        reads.append(probe.latent_probe(_Embedded(x), data, held)[0]["mi"])
     assert reads[0] == pytest.approx(reads[1], abs=0.02) and reads[0] > 1.0
     with pytest.raises(ValueError, match="y_kind"):  # ambiguous without the kind
         probe.latent_mi(x, labels)
@@ -182,7 +182,7 @@ def test_names_are_safe_and_the_books_tasks_stay(tmp_path):
 # 4. locks never hang and never crash
 # --------------------------------------------------------------------------------------------
 def _lock(s, job, body, age=0.0):
-    path = s._lock_path(job)
+    path = s.lock_path(job)
     path.write_text(body if isinstance(body, str) else json.dumps(body))
     if age:
         os.utime(path, (time.time() - age, time.time() - age))
@@ -192,7 +192,7 @@ def _lock(s, job, body, age=0.0):
 def test_malformed_and_oversized_locks_are_stale_not_crashes(tmp_path):
     s = store.Store(tmp_path)
     job = {"seed": 1}
-    _lock(s, job, {"host": store._HOST, "pid": 10**30, "token": "x", "since": 0})
+    _lock(s, job, {"host": store.HOST, "pid": 10**30, "token": "x", "since": 0})
     assert not s.claimed(job) and s.claim(job)  # an impossible pid: no OverflowError
     s.release(job)
     _lock(s, job, "{not json", age=60)
@@ -204,7 +204,7 @@ def test_a_live_holder_that_stopped_beating_is_taken_over(tmp_path):
     s = store.Store(tmp_path, stale_after=30)
     job = {"seed": 2}
     # a live process of this machine (our parent), but its heartbeat stopped long ago
-    _lock(s, job, {"host": store._HOST, "pid": os.getppid(), "token": "x", "since": 0},
+    _lock(s, job, {"host": store.HOST, "pid": os.getppid(), "token": "x", "since": 0},
           age=3600)
     assert not s.claimed(job) and s.claim(job)
 
@@ -262,7 +262,6 @@ def _edit_shard(s, job, edit):
     doc = json.loads(path.read_text())
     edit(doc)
     path.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
-    s._cache.clear()
     return path
 
 
@@ -291,7 +290,6 @@ def test_deeply_nested_and_huge_shards_are_damaged_not_crashes(tmp_path):
     s.put(job, [{"mi": 0.5}])
     path = s.path(job)
     path.write_text("[" * 100_000 + "]" * 100_000)
-    s._cache.clear()
     with pytest.raises(store.CorruptShardError):
         s.frame()
     with pytest.raises(ValueError):

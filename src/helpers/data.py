@@ -38,6 +38,7 @@ __all__ = [
     "fetch_group",
     "load_manifest",
     "check_entry_path",
+    "clear_manifest_cache",
     "manifest_path",
     "mirror_dir",
     "sha256sum",
@@ -116,6 +117,12 @@ def check_entry_path(path: str, *, key: str = "?") -> str:
                "cache and the mirror (no '..', no absolute path).")
         raise ValueError(msg)
     return path
+
+
+def clear_manifest_cache() -> None:
+    """Forget the manifests read so far (after editing one, or pointing
+    ``NOISESCALING_MANIFEST`` elsewhere)."""
+    _read_manifest.cache_clear()
 
 
 def load_manifest(path: str | os.PathLike | None = None) -> dict[str, ManifestEntry]:

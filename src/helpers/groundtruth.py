@@ -115,7 +115,7 @@ def _default_rank(dim_y: int) -> int:
     return min(dim_y, 2)
 
 
-def _lowrank_mi(dim_x, dim_y, scale, rank, noise_x, noise_y, seed) -> float:
+def lowrank_mi(dim_x, dim_y, scale, rank, noise_x, noise_y, seed) -> float:
     # Block-determinant form of the log-det formula, cheap for dim_x up to thousands:
     # det Σx = σx^(2 dx) det(I_r + s²/σx² AᵀA) and likewise for Σy and Σ.
     a, b = _lowrank_loadings(dim_x, dim_y, rank, seed)
@@ -190,7 +190,7 @@ def gaussian_lowrank(
         raise ValueError(msg)
 
     def gap(log_s):
-        return _lowrank_mi(dim_x, dim_y, np.exp(log_s), rank, noise_x, noise_y, seed) - mi_bits
+        return lowrank_mi(dim_x, dim_y, np.exp(log_s), rank, noise_x, noise_y, seed) - mi_bits
 
     lo, hi = -10.0, 2.0
     while gap(hi) < 0:
@@ -200,7 +200,7 @@ def gaussian_lowrank(
             raise ValueError(msg)
     log_s = optimize.brentq(gap, lo, hi, xtol=1e-14, rtol=1e-14, maxiter=500)
     scale = float(np.exp(log_s))
-    mi = _lowrank_mi(dim_x, dim_y, scale, rank, noise_x, noise_y, seed)
+    mi = lowrank_mi(dim_x, dim_y, scale, rank, noise_x, noise_y, seed)
 
     a, b = _lowrank_loadings(dim_x, dim_y, rank, seed)
     rng = np.random.default_rng([seed, 1])

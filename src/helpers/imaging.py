@@ -30,111 +30,17 @@ import json
 import numpy as np
 import pandas as pd
 
-from . import probe
 
 __all__ = [
     "PAPER_TABLES",
     "effective_resolution",
-    "label_probe",
-    "label_rows",
     "levels_caltech_gaussian",
     "levels_caltech_pixelate",
     "levels_tissue_gaussian",
     "levels_tissue_pixelate",
-    "predicted_label_probe",
     "published_counterpart",
     "training_curves",
 ]
-
-
-def label_rows(model, eval_data, truth, classes, *, seed: int = 0,
-               one_vs_all: tuple[str, ...] = ("predicted",), latent: bool = True,
-               probe_options: dict | None = None) -> list[dict]:
-    """MI rows of a fitted classifier on evaluation images with class codes ``truth``.
-
-    Parameters
-    ----------
-    model
-        A fitted image model with ``embed`` and ``predict`` (or ``embed_predict``).
-    eval_data
-        The (noisy) evaluation images.
-    truth
-        Integer class code of every evaluation image; ``classes`` names the codes.
-    seed
-        Seeds the balanced resampling and the latent-MI networks.
-    one_vs_all
-        Which one-vs-all scores per class: ``"predicted"`` (discrete MI of the binarised
-        predicted and true labels, the Caltech101 release) and/or ``"latent"`` (latent MI of
-        the embedding with the binary label, the TissueMNIST release).
-    latent
-        Also the latent MI of the embedding with the full label (``all classes``).
-    probe_options
-        Keyword arguments for :func:`helpers.probe.estimate_mi`.
-
-    Returns
-    -------
-    list of dict
-        ``signal``, ``mi`` (bits), ``estimator`` (``"latent"``/``"predicted"``) and ``class``.
-    """
-    unknown = set(one_vs_all) - {"predicted", "latent"}
-    if unknown:
-        msg = f"one_vs_all takes 'predicted' and/or 'latent', got {sorted(unknown)}"
-        raise ValueError(msg)
-    opts = {"y_kind": "categorical", **(probe_options or {})}
-    truth = np.asarray(truth, dtype=np.int64)
-    need_z = latent or "latent" in one_vs_all
-    if need_z and hasattr(model, "embed_predict"):
-        z, pred = model.embed_predict(eval_data)
-    else:
-        z = model.embed(eval_data) if need_z else None
-        pred = model.predict(eval_data)
-    rows = []
-    if latent:
-        rows.append({"signal": "all classes", "estimator": "latent", "class": "all",
-                     "mi": probe.latent_mi(z, truth, seed=seed, **opts)})
-    rows.append({"signal": "all classes · predicted", "estimator": "predicted", "class": "all",
-                 "mi": probe.discrete_mi(truth, pred)})
-    for k, name in enumerate(classes):
-        if not np.any(truth == k) or np.all(truth == k):
-            continue
-        idx = probe.balanced_one_vs_all(truth, k, seed=seed + k)
-        binary = (truth[idx] == k).astype(int)
-        if "predicted" in one_vs_all:
-            rows.append({"signal": f"{name} · predicted", "estimator": "predicted",
-                         "class": name,
-                         "mi": probe.discrete_mi(binary, (pred[idx] == k).astype(int))})
-        if "latent" in one_vs_all:
-            rows.append({"signal": name, "estimator": "latent", "class": name,
-                         "mi": probe.latent_mi(z[idx], binary, seed=seed, **opts)})
-    return rows
-
-
-def label_probe(model, data, held, *, seed: int = 0, one_vs_all=None,
-                latent: bool = True) -> list[dict]:
-    """The image tasks' probe in the sweep's shape ``probe(model, data, holdout, *, seed)``.
-
-    ``data`` is the task's noisy :class:`~helpers.datasets.images.ImageData`, ``held`` its
-    :class:`helpers.tasks.Holdout` (evaluation images ``held.index`` with class codes
-    ``held.target``).  See :func:`label_rows`; every row also gets the model's training
-    record as JSON (``history``).  ``one_vs_all=None`` takes both one-vs-all scores for a
-    model of the ``paper`` profile (the TissueMNIST release) and the predicted-label ones
-    otherwise (ten latent-MI probes per level do not fit the quick budget).
-    """
-    if one_vs_all is None:
-        paper = getattr(getattr(model, "config", None), "profile", "") == "paper"
-        one_vs_all = ("predicted", "latent") if paper else ("predicted",)
-    col = data.obs["label"]
-    classes = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(
-        set(col))
-    rows = label_rows(model, data[held.index], held.target, classes, seed=seed,
-                      one_vs_all=one_vs_all, latent=latent)
-    history = json.dumps(getattr(model, "history_", {}))
-    return [{**row, "history": history} for row in rows]
-
-
-def predicted_label_probe(model, data, held, *, seed: int = 0) -> list[dict]:
-    """:func:`label_probe` from the predicted labels only (the Caltech101 notebooks)."""
-    return label_probe(model, data, held, seed=seed, one_vs_all=("predicted",), latent=False)
 
 
 def training_curves(results: pd.DataFrame) -> pd.DataFrame:

@@ -390,7 +390,7 @@ def _data_flags(x, y) -> list[str]:
     return flags
 
 
-def _noise_flags(fit: NoiseLawFit) -> list[str]:
+def noise_flags(fit: NoiseLawFit) -> list[str]:
     flags = _data_flags(fit.x, fit.mi)
     if fit.result is None or not fit.success:
         return [*flags, "fit failed: no converged solution with a covariance"]
@@ -503,7 +503,7 @@ def fit_noise_law(x, mi, *, u_bar0: float | None = None, i_max0: float | None = 
         fit = NoiseLawFit(
             x=x, mi=y, result=None, r_squared=float("nan"), success=False, constrained=False
         )
-        fit.reason = "; ".join(_noise_flags(fit))
+        fit.reason = "; ".join(noise_flags(fit))
         return fit
     res = best[1]
     u, i = res.params["u_bar"], res.params["i_max"]
@@ -520,7 +520,7 @@ def fit_noise_law(x, mi, *, u_bar0: float | None = None, i_max0: float | None = 
         u_bar_err=errors[0],
         i_max_err=errors[1],
     )
-    fit.reason = "; ".join(_noise_flags(fit))
+    fit.reason = "; ".join(noise_flags(fit))
     return fit
 
 

@@ -305,7 +305,7 @@ def plot_task_against_published(
 
     ``ours`` is a ``fit_table`` of noise fits with a ``size`` column; the curves at
     ``size_ours`` (default the largest size) are drawn, one panel per ``estimator`` where the
-    table has that column (:func:`helpers.sweep.estimator_probe`), the published curves last.
+    table has that column (:func:`helpers.probe.estimator_probe`), the published curves last.
     """
     size_ours = int(ours["size"].max()) if size_ours is None else int(size_ours)
     ours = ours[ours["size"] == size_ours]

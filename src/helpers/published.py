@@ -347,7 +347,7 @@ def estimator_audit(noise_fits: pd.DataFrame, published_fits: pd.DataFrame) -> p
 
     ``noise_fits`` hold, for each model, one noise curve measured with this book's estimator
     (``estimator == "canonical"``) and one with the paper's (``"paper"``) on the *same*
-    representations (:func:`helpers.sweep.estimator_probe`).  The paper's estimator shifts the
+    representations (:func:`helpers.probe.estimator_probe`).  The paper's estimator shifts the
     capacity by ``d_i_max = I_max(paper) − I_max(canonical)`` bits and scales the noise scale
     by ``u_bar_ratio = ū(paper) / ū(canonical)``.  Applying the inverse shift to the published
     fits (made with the paper's estimator) gives an *estimate* of what this book's estimator

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import datasets, noise, profiles, splits
+from . import datasets, noise, probe, profiles, splits
 
 __all__ = [
     "Holdout",
@@ -157,7 +157,7 @@ class TaskSpec:
     probe
         ``probe(model, data, holdout, *, seed) -> list[dict]``: MI rows (``mi`` and optionally
         ``signal``) for one fitted model; ``None`` probes the latent MI between the embedding
-        and the signal (:func:`latent_probe`).
+        and the signal (:func:`helpers.probe.latent_probe`).
     supervised
         Whether models are trained with the signal's labels (``fit(data, y=...)``).
     colour, marker
@@ -649,7 +649,7 @@ _GISAID_TRAINING_SEQUENCES = 47_530
 
 def _sequence_task() -> TaskSpec:
     from .datasets import sequences as seqdata
-    from .models.esm2 import probe as esm2_probe
+    from .probe import sequence_probe
     from .noise import sequences as seqnoise
 
     return TaskSpec(
@@ -668,7 +668,7 @@ def _sequence_task() -> TaskSpec:
         x_name="true/error", x_label="correct / substituted residues, (1 − p)/p",
         models=("ESM2-8M", "ESM2-35M", "ESM2-150M"),
         paper=PaperRef("gisaid", "month", table="spike_esm2"),
-        probe=esm2_probe,
+        probe=sequence_probe,
     )
 
 
@@ -685,7 +685,7 @@ def _image_tasks() -> None:
 
     fashion = Source(images.load_fashion_mnist_subset, "label", kind="labels",
                      note="3,500 Fashion-MNIST images (Debian package), for TissueMNIST")
-    common = dict(modality="image", supervised=True, probe=imaging.label_probe)
+    common = dict(modality="image", supervised=True, probe=probe.label_probe)
     tissue = Source(images.load_tissuemnist, "label", kind="labels", n_samples=212_746,
                     note="MedMNIST v2 TissueMNIST 224 x 224, official train + test")
     caltech = Source(images.load_caltech101, "label", kind="labels", n_samples=2_707,
@@ -706,7 +706,7 @@ def _image_tasks() -> None:
         models=("MobileNetV3",), paper=PaperRef("TissueMNIST", "label", "tissuemnist"),
         **common,
     ))
-    caltech_common = dict(common, probe=imaging.predicted_label_probe)
+    caltech_common = dict(common, probe=probe.predicted_label_probe)
     register(TaskSpec(
         name="caltech101_gaussian", title="Caltech101 · Gaussian", colour="#EB7F54",
         marker="^", sources={"quick": fashion, "paper": caltech},

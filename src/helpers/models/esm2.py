@@ -55,7 +55,6 @@ __all__ = [
     "pretrained_dir",
     "SWEEP_MODELS",
     "histories",
-    "probe",
     "tokenize",
 ]
 
@@ -486,43 +485,6 @@ def _sized(size: str) -> type[ESM2Model]:
 
 
 ESM2_8M, ESM2_35M, ESM2_150M = (_sized(s) for s in ESM2_SIZES)
-
-
-#: The probed signal of each signal kind in the sequence task (see :func:`probe`).
-_SIGNAL_OF_KIND = {"labels": "lineage", "scalar": "month"}
-
-
-def probe(model, data, held, *, seed: int = 0, repeats: int = 3) -> list[dict]:
-    """The sequence task's probe: latent MI of the evaluation sequences' embeddings with the
-    signal, averaged over ``repeats`` probe seeds, plus what the fit recorded.
-
-    The evaluation sets of the quick data are small (about 120 sequences, of which the probe
-    estimates the MI on half), so one probe's split and initialisation move the estimate by
-    ~0.1 bit; the mean of ``repeats`` probes (seeds ``seed``, ``seed + 1``, …) of the same
-    embeddings is reported as ``mi`` and their standard deviation as ``mi_sd``.  The row names
-    its signal from the kind probed (``lineage`` for labels at quick, ``month`` for the scalar
-    month at paper) and carries the model's parameter count, optimiser steps, the seconds spent
-    embedding the evaluation sequences and, as JSON, its training history (the chapter's
-    training curves).
-    """
-    import json
-
-    from helpers.probe import latent_mi
-    from helpers.sweep import probe_inputs, y_kind
-
-    x, y = probe_inputs(model, data, held)
-    kind = y_kind(held)
-    values = [latent_mi(x, y, seed=seed * 1_000 + r, y_kind=kind) for r in range(repeats)]
-    return [{
-        "mi": float(np.mean(values)),
-        "mi_sd": float(np.std(values)),
-        "signal": _SIGNAL_OF_KIND.get(held.kind, held.kind),
-        "n_parameters": int(model.n_parameters),
-        "steps": int(model.steps_trained_),
-        "embed_seconds": round(float(model.embed_seconds_), 3),
-        "history": json.dumps({k: [round(float(v), 5) for v in vals]
-                               for k, vals in model.history_.items()}),
-    }]
 
 
 def histories(results):

@@ -587,10 +587,10 @@ def _masked_lm_module(bert_mlm):
 #: Token matrices of the last few count matrices tokenised, keyed by content (counts, genes,
 #: medians, length, scale): the training cells are tokenised once per fit, and embedding the
 #: same cells again (or another model with the same genes and medians) reuses them.
-#: At most ``_TOKEN_CACHE_SIZE`` entries and ``_TOKEN_CACHE_BYTES`` bytes of tokens are kept.
-_TOKEN_CACHE: OrderedDict = OrderedDict()
-_TOKEN_CACHE_SIZE = 4
-_TOKEN_CACHE_BYTES = 2 * 2**30
+#: At most ``TOKEN_CACHE_SIZE`` entries and ``TOKEN_CACHE_BYTES`` bytes of tokens are kept.
+TOKEN_CACHE: OrderedDict = OrderedDict()
+TOKEN_CACHE_SIZE = 4
+TOKEN_CACHE_BYTES = 2 * 2**30
 
 
 def _digest(*arrays) -> str:
@@ -613,7 +613,7 @@ def _collate(tokens: np.ndarray, lengths: np.ndarray, idx: np.ndarray):
     return torch.from_numpy(tokens[idx, : int(lengths[idx].max())])
 
 
-def _length_grouped_batches(lengths: np.ndarray, batch_size: int, rng, *, group: bool):
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng, *, group: bool):
     """Shuffled batches; with ``group``, sorted by length within mega-batches of 50 batches
     (as HuggingFace's ``LengthGroupedSampler``) so that padding is small."""
     perm = rng.permutation(len(lengths))
@@ -627,7 +627,7 @@ def _length_grouped_batches(lengths: np.ndarray, batch_size: int, rng, *, group:
     return [batches[k] for k in order]
 
 
-def _bernoulli_positions(n: int, p: float, rng) -> np.ndarray:
+def bernoulli_positions(n: int, p: float, rng) -> np.ndarray:
     """Ascending positions in ``range(n)`` of independent Bernoulli(``p``) successes, drawn as
     geometric gaps (about ``n * p`` draws instead of ``n``)."""
     if p <= 0 or n == 0:
@@ -641,7 +641,7 @@ def _bernoulli_positions(n: int, p: float, rng) -> np.ndarray:
     return pos[: np.searchsorted(pos, n)]
 
 
-def _mask_block(ids: np.ndarray, cfg: GeneformerConfig, n_vocab: int, rng):
+def mask_block(ids: np.ndarray, cfg: GeneformerConfig, n_vocab: int, rng):
     """BERT masking of the non-pad tokens of a block of padded token rows (numpy, whole block).
 
     Each non-pad token is chosen independently with probability ``mask_probability``; a chosen
@@ -651,7 +651,7 @@ def _mask_block(ids: np.ndarray, cfg: GeneformerConfig, n_vocab: int, rng):
     positions of the chosen tokens (ascending) and their original ids; ``ids`` is not modified.
     """
     flat = np.ascontiguousarray(ids).reshape(-1)
-    pos = _bernoulli_positions(flat.size, cfg.mask_probability, rng)
+    pos = bernoulli_positions(flat.size, cfg.mask_probability, rng)
     pos = pos[flat[pos] != PAD_TOKEN]
     targets = flat[pos].astype(np.int64)
     masked = flat.copy()
@@ -665,12 +665,12 @@ def _mask_block(ids: np.ndarray, cfg: GeneformerConfig, n_vocab: int, rng):
     return masked.reshape(ids.shape), pos, targets
 
 
-def _batch_stream(tokens, lengths, batches, cfg, n_vocab, rng, *, ensure_label, block=16384):
+def batch_stream(tokens, lengths, batches, cfg, n_vocab, rng, *, ensure_label, block=16384):
     """Masked batches ``(ids, positions, targets)`` as CPU tensors (int32 ids, int64 others).
 
     ``batches`` are arrays of rows of ``tokens`` (``n x max_len``, :func:`rank_value_tokens`).
     Work is done per block of consecutive batches (about ``block`` cells): one gather of their
-    token rows, one masking draw (:func:`_mask_block`) and one pass over the masked positions;
+    token rows, one masking draw (:func:`mask_block`) and one pass over the masked positions;
     a batch is then views of the block, padded to its own longest cell.  ``positions`` are the
     flat indices (``row * length + column``) of the masked tokens in the batch and ``targets``
     their original ids.  With ``ensure_label``, a batch without a masked token takes its first
@@ -689,7 +689,7 @@ def _batch_stream(tokens, lengths, batches, cfg, n_vocab, rng, *, ensure_label, 
         row_len = lengths[rows]
         blens = np.maximum.reduceat(row_len, starts[:-1])
         ids = tokens[rows, : int(blens.max())]
-        masked, flat_pos, targets = _mask_block(ids, cfg, n_vocab, rng)
+        masked, flat_pos, targets = mask_block(ids, cfg, n_vocab, rng)
         r, c = np.divmod(flat_pos, ids.shape[1])
         which = np.repeat(np.arange(n_take), sizes)[r]
         positions = (r - starts[which]) * blens[which] + c
@@ -825,9 +825,9 @@ class GeneformerModel(BaseModel):
             self.config.max_len,
             self.config.target_sum,
         )
-        hit = _TOKEN_CACHE.get(key)
+        hit = TOKEN_CACHE.get(key)
         if hit is not None:
-            _TOKEN_CACHE.move_to_end(key)
+            TOKEN_CACHE.move_to_end(key)
             return hit
         totals = np.asarray(X.sum(axis=1)).ravel()
         out = rank_value_tokens(
@@ -839,12 +839,12 @@ class GeneformerModel(BaseModel):
         )
         out[0].flags.writeable = False
         out[1].flags.writeable = False
-        if out[0].nbytes <= _TOKEN_CACHE_BYTES:
-            _TOKEN_CACHE[key] = out
-        while len(_TOKEN_CACHE) > _TOKEN_CACHE_SIZE or (
-            sum(t.nbytes for t, _ in _TOKEN_CACHE.values()) > _TOKEN_CACHE_BYTES
+        if out[0].nbytes <= TOKEN_CACHE_BYTES:
+            TOKEN_CACHE[key] = out
+        while len(TOKEN_CACHE) > TOKEN_CACHE_SIZE or (
+            sum(t.nbytes for t, _ in TOKEN_CACHE.values()) > TOKEN_CACHE_BYTES
         ):
-            _TOKEN_CACHE.popitem(last=False)
+            TOKEN_CACHE.popitem(last=False)
         return out
 
     # -- training -------------------------------------------------------------------------------
@@ -988,7 +988,7 @@ class GeneformerModel(BaseModel):
         va_cells = va_cells[np.argsort(-va_lengths_all[va_cells], kind="stable")]
         val_batches = [
             tuple(t.to(device) for t in batch)
-            for batch in _batch_stream(
+            for batch in batch_stream(
                 va_tokens, va_lengths_all,
                 [va_cells[i : i + cfg.eval_batch_size]
                  for i in range(0, va_cells.size, cfg.eval_batch_size)],
@@ -1023,12 +1023,12 @@ class GeneformerModel(BaseModel):
         bar = progress_bar(total_steps, desc="Geneformer", disable=not progress or rank != 0)
         t_start = time.perf_counter()
         for _epoch in range(self.max_epochs_):
-            batches = _length_grouped_batches(
+            batches = length_grouped_batches(
                 lengths, cfg.batch_size, rng, group=cfg.group_by_length
             )
             if distributed:
                 batches = batches[: steps_per_epoch * world][rank::world]
-            stream = _batch_stream(
+            stream = batch_stream(
                 tr_tokens, tr_lengths_all, [tr_cells[b] for b in batches], cfg, n_vocab, mask_rng,
                 ensure_label=True,
             )
@@ -1163,12 +1163,13 @@ def loss_curves(data, levels, *, corrupt, profile: str = "quick", seed: int = 0,
     """
     import pandas as pd
 
-    from . import make_model
+    from .._checks import check_seed
 
     rows = []
     for level in levels:
         noisy, x = corrupt(data, level, seed=seed)
-        model = make_model("Geneformer", profile=profile, seed=seed, **overrides)
+        config = GeneformerConfig.for_profile(profile, seed=check_seed(seed))
+        model = GeneformerModel(config, **overrides)  # as make_model("Geneformer", ...) does
         t = time.perf_counter()
         model.fit(noisy, progress=False)
         seconds = time.perf_counter() - t

@@ -229,7 +229,7 @@ def hyperparameter_table(name_or_model, *, profile: str = "paper") -> pd.DataFra
     >>> t.set_index("parameter").loc["Max sequence length", "value"]
     '512 tokens'
     """
-    from . import make_model
+    from .registry import make_model
 
     if isinstance(name_or_model, BaseModel):
         model = name_or_model
@@ -284,7 +284,7 @@ def parameter_count_table(
     >>> parameter_count_table({"toy": 100}, compare=False).loc["toy", "Geneformer"]
     np.int64(1805926)
     """
-    from . import get_model_class
+    from .registry import get_model_class
 
     check_profile(profile)
     gene_counts = dict(PAPER_GENE_COUNTS if gene_counts is None else gene_counts)

@@ -103,9 +103,9 @@ CHUNK_NNZ = 1 << 23
 #: other use of the same seed in the project.
 _STREAM_TAG = 0x74_68_69_6E  # "thin"
 #: Largest count thinned through the guide table; larger ones use ``Generator.binomial``.
-_NMAX = 254
-#: Table value that sends a count to the slow path (ambiguous cell or count > _NMAX).
-_SENTINEL = 255
+NMAX = 254
+#: Table value that sends a count to the slow path (ambiguous cell or count > NMAX).
+SENTINEL = 255
 #: Fractions up to this draw the gaps between kept molecules instead of one byte per count.
 _SKIP_BELOW = 0.05
 #: Fractions below this use the sampler that is exact at any double (subnormals included).
@@ -210,20 +210,20 @@ def _block_rng(seed: int, block: int) -> np.random.Generator:
 
 
 @njit(cache=True)
-def _build_guide_tables(p):  # pragma: no cover - compiled; exercised through _guide_tables
-    """The arrays of :func:`_guide_tables` (``table`` not yet flattened)."""
+def build_guide_tables(p):  # pragma: no cover - compiled; exercised through guide_tables
+    """The arrays of :func:`guide_tables` (``table`` not yet flattened)."""
     # cdf[n, j] = P(Binomial(n, p) <= j), 1 for j >= n, by the recurrence
     # P(X_n <= j) = (1 - p) P(X_{n-1} <= j) + p P(X_{n-1} <= j - 1), a convex combination,
     # so each row is non-decreasing in j and within ~n ulp of the exact CDF.
     cdf = np.ones((256, 256))  # row 0: X_0 = 0
-    for n in range(1, _NMAX + 1):
+    for n in range(1, NMAX + 1):
         cdf[n, 0] = (1.0 - p) * cdf[n - 1, 0]
         for j in range(1, n):
             cdf[n, j] = (1.0 - p) * cdf[n - 1, j] + p * cdf[n - 1, j - 1]
-    lo = np.full((256, 256), _SENTINEL, dtype=np.uint8)
-    hi = np.full((256, 256), _SENTINEL, dtype=np.uint8)
-    table = np.full((256, 256), _SENTINEL, dtype=np.uint8)
-    for n in range(_NMAX + 1):
+    lo = np.full((256, 256), SENTINEL, dtype=np.uint8)
+    hi = np.full((256, 256), SENTINEL, dtype=np.uint8)
+    table = np.full((256, 256), SENTINEL, dtype=np.uint8)
+    for n in range(NMAX + 1):
         a = 0  # #{j < n : cdf[n, j] <= c / 256}
         b = 0  # #{j < n : cdf[n, j] < (c + 1) / 256}
         for c in range(256):
@@ -235,24 +235,24 @@ def _build_guide_tables(p):  # pragma: no cover - compiled; exercised through _g
             hi[n, c] = b
             if a == b:
                 table[n, c] = a
-    for n in range(_NMAX + 1):
+    for n in range(NMAX + 1):
         cdf[n, n:] = np.inf  # X = #{j < n : CDF(j) <= u}: no step at j >= n
-    cdf[_NMAX + 1 :] = np.inf  # counts above _NMAX never use the table
+    cdf[NMAX + 1 :] = np.inf  # counts above NMAX never use the table
     return table, lo, hi, 256.0 * cdf
 
 
 @lru_cache(maxsize=32)
-def _guide_tables(p: float):
-    """Guide table and exact thresholds for inverting Binomial(n, p), 0 <= n <= _NMAX.
+def guide_tables(p: float):
+    """Guide table and exact thresholds for inverting Binomial(n, p), 0 <= n <= NMAX.
 
     ``table[n << 8 | c]`` is the thinned count when ``u`` lies in ``[c/256, (c+1)/256)`` and
-    no CDF step falls inside that cell, else ``_SENTINEL``.  ``lo``/``hi`` bound the answer in
+    no CDF step falls inside that cell, else ``SENTINEL``.  ``lo``/``hi`` bound the answer in
     ambiguous cells; ``scaled[n, j] = 256 * CDF_n(j)`` (``inf`` for ``j >= n``).  Rows above
-    ``_NMAX`` are all ``_SENTINEL``.  Built by the CDF recurrence in compiled code, ~0.5 ms
+    ``NMAX`` are all ``SENTINEL``.  Built by the CDF recurrence in compiled code, ~0.5 ms
     (``scipy.stats.binom.cdf`` on the same grid took ~13 ms, a tenth of the time to thin 20
     million counts); the CDF is within 1e-13 of scipy's (tested) and exact for dyadic ``p``.
     """
-    table, lo, hi, scaled = _build_guide_tables(float(p))
+    table, lo, hi, scaled = build_guide_tables(float(p))
     for arr in (table, lo, hi, scaled):
         arr.setflags(write=False)
     return table.ravel(), lo, hi, scaled
@@ -277,8 +277,8 @@ def _thin_rows_kernel(
     not a non-negative integer (NaN, inf, negative, fractional or above 2**63).
 
     The ``q``-th non-zero count ``n`` takes the random byte ``c = cells[q]`` and its result
-    from the guide table; in the rare ambiguous cells (and for ``n > _NMAX``) a draw from
-    ``rng`` resolves it exactly (see :func:`_guide_tables`).  Stored zeros take no byte, so
+    from the guide table; in the rare ambiguous cells (and for ``n > NMAX``) a draw from
+    ``rng`` resolves it exactly (see :func:`guide_tables`).  Stored zeros take no byte, so
     explicit zeros never change the result.
     """
     filled = start
@@ -294,10 +294,10 @@ def _thin_rows_kernel(
                 continue
             c = np.int64(cells[q])
             q += 1
-            row = min(max(n, 0), _NMAX + 1)  # clamped, so bad values cannot index outside
+            row = min(max(n, 0), NMAX + 1)  # clamped, so bad values cannot index outside
             k = np.int64(table[(row << 8) | c])
-            if k == _SENTINEL:
-                if row > _NMAX:
+            if k == SENTINEL:
+                if row > NMAX:
                     k = rng.binomial(n, p)
                 else:  # X = lo + #{j in [lo, hi) : 256 CDF(j) - c <= u}, u ~ U[0, 1)
                     u = rng.random()
@@ -386,7 +386,7 @@ def _skip_rows_kernel(
 
 
 @njit(cache=True, nogil=True)
-def _bernoulli(rng, q, first):  # pragma: no cover - compiled
+def bernoulli(rng, q, first):  # pragma: no cover - compiled
     """True with probability exactly ``q`` (any double in [0, 1], subnormals included).
 
     ``U < q`` for a uniform ``U`` whose bits are drawn 53 at a time, only as long as they tie
@@ -410,7 +410,7 @@ def _exact_binomial(n, p, log_q, rng, u):  # pragma: no cover - compiled
     """``Binomial(n, p)`` for tiny ``p`` (``log_q = log1p(-p)``), exact at any double ``p``.
 
     The first kept molecule of the ``rest`` still to thin exists with probability
-    ``q = 1 - (1 - p)**rest`` (an exact Bernoulli, see :func:`_bernoulli`); its position is
+    ``q = 1 - (1 - p)**rest`` (an exact Bernoulli, see :func:`bernoulli`); its position is
     the geometric gap truncated to ``[0, rest)``, by inversion; then the same for what is
     after it.  ``u`` is the count's first uniform (drawn in bulk by the caller: numpy fills an
     array ~10x faster than a compiled loop calls the generator); two more draws per kept
@@ -428,7 +428,7 @@ def _exact_binomial(n, p, log_q, rng, u):  # pragma: no cover - compiled
         if first >= x * 9007199254740992.0 * (1.0 + 2.0**-50) + 1.0:
             return k
         q = -math.expm1(-x)
-        if not _bernoulli(rng, q, first):
+        if not bernoulli(rng, q, first):
             return k
         u = rng.random()
         if q < 1e-150:  # log1p(-u q) = -u q to double precision; avoids subnormal products
@@ -456,7 +456,7 @@ def _thin_rows(
 ):
     """Thin a block of CSR rows with one fraction ``0 < p < 1``.
 
-    ``tables`` is ``_guide_tables(p)`` for :func:`_thin_rows_kernel`, or ``None`` for the
+    ``tables`` is ``guide_tables(p)`` for :func:`_thin_rows_kernel`, or ``None`` for the
     small-fraction sampler :func:`_skip_rows_kernel` (exact per count below
     ``_EXACT_BELOW``).  Returns the position in ``data_out`` after the last value written.
     """
@@ -535,7 +535,7 @@ def _map_blocks(func, n_blocks: int, n_jobs: int, consume=None) -> None:
                 consume(b, result)
 
 
-def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int, n_jobs=1):
+def thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int, n_jobs=1):
     """Thin CSR rows (``indptr`` from 0) whose first row starts block ``first_block``.
 
     Returns ``(data, indices, indptr)`` with the zeros left by thinning removed.  Blocks are
@@ -551,7 +551,7 @@ def _thin_csr_rows(data, indices, indptr, fraction, seed: int, first_block: int,
     filled = 0
     fused = np.ndim(fraction) == 0 and 0 < fraction < 1  # one of the compiled kernels
     # built once, before the threads start; None selects the small-fraction sampler
-    tables = _guide_tables(fraction) if fused and fraction > _SKIP_BELOW else None
+    tables = guide_tables(fraction) if fused and fraction > _SKIP_BELOW else None
     serial = n_jobs == 1 or n_blocks < 2  # one block at a time: write straight to the output
 
     def block(b):
@@ -682,7 +682,7 @@ def downsample_counts(x, fraction, *, seed: int = 0, n_jobs: int | None = None):
     fraction = _check_fraction(fraction, x.shape[0])
     if sparse.issparse(x):
         csr = _canonical_csr(x)
-        data, indices, indptr = _thin_csr_rows(
+        data, indices, indptr = thin_csr_rows(
             csr.data, csr.indices, csr.indptr, fraction, seed, first_block=0, n_jobs=n_jobs
         )
         out = type(csr)((data, indices, indptr), shape=csr.shape)
@@ -694,7 +694,7 @@ def downsample_counts(x, fraction, *, seed: int = 0, n_jobs: int | None = None):
         rows = slice(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS)
         csr = sparse.csr_array(x[rows])
         p = fraction[rows] if np.ndim(fraction) else fraction
-        data, indices, indptr = _thin_csr_rows(csr.data, csr.indices, csr.indptr, p, seed, b)
+        data, indices, indptr = thin_csr_rows(csr.data, csr.indices, csr.indptr, p, seed, b)
         out[rows] = sparse.csr_array((data, indices, indptr), shape=csr.shape).toarray()
 
     _map_blocks(block, -(-x.shape[0] // BLOCK_ROWS), n_jobs)
@@ -1107,7 +1107,7 @@ def downsample_h5ad(
                 stop = min(start + step, n_obs)
                 chunk = _canonical_csr(counts[start:stop])  # as the in-memory path does
                 chunk_frac = frac if np.ndim(frac) == 0 else frac[start:stop]
-                data, indices, indptr = _thin_csr_rows(
+                data, indices, indptr = thin_csr_rows(
                     chunk.data, chunk.indices, chunk.indptr, chunk_frac, seed,
                     first_block=start // BLOCK_ROWS, n_jobs=n_jobs,
                 )  # fmt: skip

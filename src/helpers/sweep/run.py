@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .. import laws, profiles, splits, tasks
+from ..probe import latent_probe
 from .backends import execute
 from .jobs import Job, jobs
 from .store import (
@@ -35,34 +36,23 @@ from .store import (
 )
 
 __all__ = [
-    "ESTIMATORS",
     "MI_FLOOR",
     "RESULT_COLUMNS",
     "ResultsMismatchError",
     "check_rows",
     "claim_folder",
-    "estimator_probe",
     "fit",
     "fit_and_save",
     "full_depth_mi",
-    "latent_probe",
-    "paper_signal",
-    "probe_inputs",
     "run",
     "run_job",
     "summarise",
-    "y_kind",
 ]
 
 #: The identifying and measured columns of every result row (the released tables' tidy schema).
 RESULT_COLUMNS = [
     "modality", "task", "dataset", "model", "signal", "size", "level", "x", "seed", "mi",
 ]
-
-#: The MI estimators a probe can run (``method`` of :func:`helpers.probe.estimate_mi`):
-#: this book's (``"canonical"``) and the paper's, ``latentmi`` 0.1.3 re-implemented.
-ESTIMATORS = ("canonical", "paper")
-
 
 # --------------------------------------------------------------------------------------------
 # One job
@@ -82,108 +72,6 @@ def _noisy(task: str, profile: str, seed: int, level: float):
 
 tasks.on_replace(_holdout.cache_clear)
 tasks.on_replace(_noisy.cache_clear)
-
-
-def probe_inputs(model, data, held: tasks.Holdout):
-    """(x, y) for the probe: embeddings of the evaluation samples and the signal on them.
-
-    Each evaluation sample is embedded once; for partner signals ``y`` is the embedding of each
-    sample's partner under the same model.
-    """
-    partner = held.kind == "partner"
-    rows = np.union1d(held.index, held.target) if partner else held.index
-    emb = model.embed(data[rows].copy())
-    x = emb[np.searchsorted(rows, held.index)] if partner else emb
-    y = emb[np.searchsorted(rows, held.target)] if partner else held.target
-    return x, y
-
-
-def latent_probe(model, data, held: tasks.Holdout, *, seed: int = 0) -> list[dict]:
-    """The default probe: latent MI between the embedding and the signal (one row)."""
-    from .. import probe
-
-    x, y = probe_inputs(model, data, held)
-    return [{"mi": probe.latent_mi(x, y, seed=seed, y_kind=y_kind(held))}]
-
-
-def y_kind(held: tasks.Holdout) -> str:
-    """The probe's ``y_kind`` for a task's signal: its declared kind, never guessed from the
-    values (labels are labels at any number of classes; a scalar is continuous)."""
-    return "categorical" if held.kind == "labels" else "continuous"
-
-
-def paper_signal(y, held: tasks.Holdout):
-    """The signal as the paper gave it to its estimator: a vector signal (protein counts) raw.
-
-    The tasks probe ``log1p`` of protein counts (:func:`helpers.datasets.auxiliary_signal`,
-    the only transform of a signal there); the paper fed ``latentmi`` the raw counts, so the
-    transform is undone here.  Labels, scalars and partner embeddings are passed as they are
-    (``method="paper"`` one-hot encodes labels itself).
-
-    Examples
-    --------
-    >>> held = tasks.Holdout("vector", 0, *[np.arange(2)] * 3, np.log1p([[0.0, 9.0], [3.0, 1.0]]))
-    >>> paper_signal(held.target, held).round(6).tolist()
-    [[0.0, 9.0], [3.0, 1.0]]
-    """
-    return np.expm1(y) if held.kind == "vector" else y
-
-
-def estimator_probe(methods=ESTIMATORS, **options):
-    """A probe that measures the same embeddings with several MI estimators, one row each.
-
-    The model is trained once per job; its embeddings of the evaluation samples go to every
-    estimator (with the same seed, hence the same split inside the probe).  Each row carries
-    the ``estimator``, its ``epochs`` of network training and its ``estimator_seconds``;
-    :func:`fit` fits one curve per estimator.  The ``"paper"`` estimator gets the paper's
-    inputs (:func:`paper_signal`: raw protein counts), the others the task's signal.
-
-    Parameters
-    ----------
-    methods
-        Estimator names (:data:`ESTIMATORS`).
-    **options
-        Keyword arguments of :func:`helpers.probe.estimate_mi` per estimator, e.g.
-        ``paper={"max_epochs": 40}``.
-
-    Returns
-    -------
-    callable
-        ``probe(model, data, holdout, *, seed) -> list[dict]``, for :class:`helpers.tasks.TaskSpec`
-        (picklable, so it runs on Dask workers).
-
-    Examples
-    --------
-    >>> probe = estimator_probe(paper={"max_epochs": 20})
-    >>> probe.keywords["methods"], probe.keywords["options"]["paper"]
-    (('canonical', 'paper'), {'max_epochs': 20})
-    >>> estimator_probe(["ksg"])
-    Traceback (most recent call last):
-    ...
-    ValueError: Unknown estimator(s) ['ksg']; choose from ('canonical', 'paper').
-    """
-    methods = tuple(methods)
-    unknown = sorted(set(methods).union(options) - set(ESTIMATORS))
-    if unknown or not methods:
-        msg = f"Unknown estimator(s) {unknown}; choose from {ESTIMATORS}."
-        raise ValueError(msg)
-    return functools.partial(_probe_estimators, methods=methods, options=options)
-
-
-def _probe_estimators(model, data, held, *, seed: int = 0, methods, options) -> list[dict]:
-    from .. import probe
-
-    x, y = probe_inputs(model, data, held)
-    rows = []
-    for method in methods:
-        signal = paper_signal(y, held) if method == "paper" else y
-        res = probe.estimate_mi(x, signal, seed=seed, method=method, y_kind=y_kind(held),
-                                **options.get(method, {}))
-        rows.append({
-            "estimator": method, "mi": res.mi, "epochs": len(res.history.get("val_loss", [])),
-            "estimator_seconds": round(res.timings["total"], 3),
-        })
-    return rows
 
 
 def _labels(data, signal: str) -> np.ndarray:
@@ -223,8 +111,8 @@ def run_job(job: Job, spec: tasks.TaskSpec | None = None) -> list[dict]:
     t0 = time.perf_counter()
     model.fit(noisy[fit_idx].copy(), val=noisy[val_idx].copy(), progress=False, **supervision)
     t1 = time.perf_counter()
-    probe = spec.probe or latent_probe
-    measured = probe(model, noisy, held, seed=job.seed)
+    probe_fn = spec.probe or latent_probe
+    measured = probe_fn(model, noisy, held, seed=job.seed)
     t2 = time.perf_counter()
     common = {
         "modality": spec.modality,
@@ -452,7 +340,7 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 def _curve_keys(results: pd.DataFrame, fixed: str) -> list[str]:
     """The columns that name one curve: task, signal, model (and estimator, where the results
-    hold several, see :func:`estimator_probe`) and the value held fixed along it."""
+    hold several, see :func:`helpers.probe.estimator_probe`) and the value held fixed along it."""
     return ["task", "signal", "model", *(["estimator"] if "estimator" in results else []), fixed]
 
 
@@ -470,7 +358,7 @@ def fit(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     Noise curves are the training sizes swept over at least three noise levels (every seed a
     point); cell-number curves are the levels swept over at least two training sizes (a curve
     with fewer points than a fit needs is returned as a failed row, not dropped).  Results with
-    an ``estimator`` column (:func:`estimator_probe`) get one fit per estimator.
+    an ``estimator`` column (:func:`helpers.probe.estimator_probe`) get one fit per estimator.
     """
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:

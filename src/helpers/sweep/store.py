@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "HOST",
     "RESULTS_ENV",
     "CorruptShardError",
     "Store",
@@ -158,6 +159,8 @@ def package_versions(packages: Iterable[str] = _TRACKED_PACKAGES) -> str:
 # Atomic writes and their orphans
 
 _HOST = socket.gethostname().replace(_SEP, "-").replace("/", "-") or "localhost"
+#: This machine's name as locks and temporaries record it.
+HOST = _HOST
 
 
 def _umask() -> int:
@@ -726,6 +729,10 @@ class Store:
         return _typed_frame(records, columns)
 
     # claims ---------------------------------------------------------------------------------
+    def lock_path(self, job: Any) -> Path:
+        """File of a job's lock (``<folder>/.locks/<id>.lock``)."""
+        return self._lock_path(job)
+
     def _lock_path(self, job: Any) -> Path:
         key = job if isinstance(job, str) else job_id(job)
         return self._locks / f"{key}.lock"
