@@ -8,6 +8,7 @@ task and model, how many values moved and by how much::
     PYTHONPATH=src NOISESCALING_DATA_MIRROR=$PWD/../shared/data \\
         python benchmarks/smoke_mi.py --out /tmp/after.csv
     python benchmarks/smoke_mi.py --compare /tmp/before.csv /tmp/after.csv
+    python benchmarks/smoke_mi.py --released --out /tmp/fits.csv   # the released tables' fits
 
 Rows are matched by what they measure, not by job id (ids change whenever a job's identity
 gains a field), so the comparison holds across such changes.
@@ -43,6 +44,39 @@ def measure(tasks: list[str] | None, profile: str, out: Path) -> pd.DataFrame:
     return table
 
 
+def released(out: Path) -> pd.DataFrame:
+    """Every fit of the released tables: the noise law per published curve and the joint law
+    per single-cell task and model, one row per fitted parameter."""
+    import helpers as hp
+
+    curves = hp.published.noise_curves()
+    fits = hp.laws.fit_table(curves, ["modality", "task", "model", "size", "curve"],
+                             law="noise", x="x", y="mi")
+    rows = []
+    for _, f in fits.iterrows():
+        for p in ("u_bar", "i_max", "u_bar_err", "i_max_err", "r_squared"):
+            rows.append({"kind": "noise", "key": f"{f['task']}|{f['model']}|{f['size']}|"
+                         f"{f['curve']}", "param": p, "value": float(f[p])})
+    for (task, model), fit in hp.plan.released_fits().items():
+        for p, v in fit.params.items():
+            rows.append({"kind": "joint", "key": f"{task}|{model}", "param": p,
+                         "value": float(v)})
+    table = pd.DataFrame(rows)
+    table.to_csv(out, index=False)
+    print(f"{len(fits)} noise fits, {len(hp.plan.released_fits())} joint fits")
+    return table
+
+
+def compare_released(before: Path, after: Path) -> int:
+    a, b = pd.read_csv(before), pd.read_csv(after)
+    both = a.merge(b, on=["kind", "key", "param"], suffixes=("_before", "_after"))
+    same = (both["value_before"] == both["value_after"]) | (
+        both["value_before"].isna() & both["value_after"].isna())
+    print(f"{int(same.sum())} of {len(both)} fitted parameters bit-identical "
+          f"({len(a)} and {len(b)} in the two tables)")
+    return 0
+
+
 def compare(before: Path, after: Path) -> int:
     a, b = pd.read_csv(before), pd.read_csv(after)
     keys = KEYS + (["estimator"] if "estimator" in a and "estimator" in b else [])
@@ -67,9 +101,16 @@ def main() -> int:
     parser.add_argument("--tasks", nargs="*", default=None)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    parser.add_argument("--released", action="store_true",
+                        help="the fits of the released tables instead of a sweep")
     args = parser.parse_args()
     if args.compare:
-        return compare(*args.compare)
+        return (compare_released if args.released else compare)(*args.compare)
+    if args.released:
+        if args.out is None:
+            parser.error("give --out")
+        released(args.out)
+        return 0
     if args.out is None:
         parser.error("give --out (where to write the table) or --compare BEFORE AFTER")
     measure(args.tasks, args.profile, args.out)

@@ -99,11 +99,22 @@ def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+def _allowed(user: str | None, owner: str) -> bool:
+    """Whether module ``user`` may use a private name of module ``owner``: its own, or one of
+    the same subpackage (``helpers.probe.*`` among themselves); the top-level modules of
+    ``helpers`` are each other's strangers."""
+    if user is None:
+        return False
+    if user == owner:
+        return True
+    package = owner if MODULES[owner].name == "__init__.py" else owner.rpartition(".")[0]
+    return package != "helpers" and (user == package or user.startswith(package + "."))
+
+
 def _private_uses(path: Path, module: str | None):
     """(line, what) for each private name of a helpers module used from outside its package:
     ``from helpers.x import _name`` or ``helpers_module._name``."""
     tree = ast.parse(path.read_text())
-    where = _package(module) if module else None
     aliases = {}  # local name -> helpers module it stands for
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -119,7 +130,7 @@ def _private_uses(path: Path, module: str | None):
                 if full in MODULES:
                     aliases[a.asname or a.name] = full
                 elif a.name.startswith("_") and not a.name.startswith("__"):
-                    if where is None or not target.startswith(where):
+                    if target in MODULES and not _allowed(module, target):
                         yield node.lineno, f"from {target} import {a.name}"
         elif isinstance(node, ast.Import):
             for a in node.names:
@@ -138,13 +149,13 @@ def _private_uses(path: Path, module: str | None):
             if not isinstance(base, ast.Name) or base.id not in aliases:
                 continue
             owner = ".".join([aliases[base.id], *reversed(chain)])
-            if owner in MODULES and (where is None or not owner.startswith(where)):
+            if owner in MODULES and not _allowed(module, owner):
                 yield node.lineno, f"{owner}.{node.attr}"
 
 
 def test_no_private_name_is_used_outside_its_package():
-    """A leading underscore means 'this package only': the package's own modules may share it,
-    nobody else (other packages, tests) may."""
+    """A leading underscore means 'this module only' (or 'this subpackage only', for the modules
+    of one subpackage such as helpers.probe): no other module of helpers, and no test, uses it."""
     found = []
     for module, path in MODULES.items():
         found += [f"{path.relative_to(SRC)}:{line}: {what}"
