@@ -31,6 +31,7 @@ from helpers.noise import (
     quality_grid,
 )
 from helpers.noise import counts as noise
+from helpers.noise import kernels
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,7 +155,7 @@ def test_cells_holding_many_cdf_steps_reproduce_the_tails(n, p):
 
 @pytest.mark.parametrize("p", [0.013, 0.5, 0.8])
 def test_guide_table_is_the_exact_inverse_cdf(p):
-    table, lo, hi, scaled = noise.guide_tables(p)
+    table, lo, hi, scaled = kernels.guide_tables(p)
     table = table.reshape(256, 256)
     edges = np.arange(257) / 256
     for n in [1, 2, 9, 60, 254]:
@@ -163,7 +164,7 @@ def test_guide_table_is_the_exact_inverse_cdf(p):
         assert np.max(np.abs(cdf - stats.binom.cdf(np.arange(n + 1), n, p))) < 1e-13
         for c in range(256):
             k = table[n, c]
-            if k == noise.SENTINEL:
+            if k == kernels.SENTINEL:
                 # ambiguous: some CDF step lies strictly inside the cell
                 assert lo[n, c] < hi[n, c]
                 inside = (cdf[:n] > edges[c]) & (cdf[:n] < edges[c + 1])
@@ -173,11 +174,11 @@ def test_guide_table_is_the_exact_inverse_cdf(p):
             assert k <= n
             assert k == 0 or cdf[k - 1] <= edges[c]
             assert k == n or cdf[k] >= edges[c + 1]
-    assert np.all(table[255] == noise.SENTINEL)
+    assert np.all(table[255] == kernels.SENTINEL)
     # each of the n CDF steps makes at most one cell ambiguous: counts of n go to the slow
     # path with probability <= n / 256 (<= 1/256 for the commonest count, 1)
-    ambiguous = (table[: noise.NMAX + 1] == noise.SENTINEL).sum(axis=1)
-    assert np.all(ambiguous <= np.arange(noise.NMAX + 1))
+    ambiguous = (table[: kernels.NMAX + 1] == kernels.SENTINEL).sum(axis=1)
+    assert np.all(ambiguous <= np.arange(kernels.NMAX + 1))
     assert ambiguous[0] == 0  # (for p = 0.5 the one step of n = 1 sits on a cell edge)
 
 
@@ -340,15 +341,15 @@ def test_non_canonical_csr_equals_canonical(p, duplicates):
 
 
 def test_guide_tables_hold_the_binomial_cdf():
-    n = np.arange(noise.NMAX + 1)
+    n = np.arange(kernels.NMAX + 1)
     for p in (0.1, 0.37, 0.9):
-        scaled = noise.guide_tables(p)[3][: n.size, : n.size]
+        scaled = kernels.guide_tables(p)[3][: n.size, : n.size]
         cdf = stats.binom.cdf(n[None, :], n[:, None], p)
         below = n[None, :] < n[:, None]
         assert np.all(np.isinf(scaled[~below]))
         assert np.max(np.abs(scaled[below] / 256 - cdf[below])) < 1e-13
     # dyadic probabilities are exact: the CDF of Binomial(8, 1/2) sits on cell edges k/256
-    scaled = noise.guide_tables(0.5)[3]
+    scaled = kernels.guide_tables(0.5)[3]
     exact = np.cumsum([math.comb(8, k) for k in range(8)])
     assert np.array_equal(scaled[8, :8], exact.astype(float))
 
@@ -798,7 +799,7 @@ def test_exact_bernoulli_resolves_every_bit():
             return self.values.pop(0)
 
     def bern(script, q):  # the first 53 bits are drawn by the caller
-        return noise.bernoulli.py_func(script, q, math.floor(script.random() * two53))
+        return kernels.bernoulli.py_func(script, q, math.floor(script.random() * two53))
 
     tiny = 5e-324  # 2**-1074: its 53-bit chunks are 0 twenty times, then 2**39 (the last bit)
     assert bern(Script([0.0] * 21), tiny) is True

@@ -1,7 +1,10 @@
 """Corruptions that simulate measurement noise, one module per modality.
 
 ``counts``
-    exact binomial thinning of count matrices (simulated sequencing depth).
+    exact binomial thinning of count matrices (simulated sequencing depth): AnnData, CSR and
+    streamed ``.h5ad`` files, the depth grid.
+``kernels``
+    what ``counts`` stands on: the numba samplers, guide tables and per-block random streams.
 ``sequences``
     per-residue random substitution of protein sequences (simulated sequencing errors).
 ``images``
