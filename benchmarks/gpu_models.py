@@ -200,8 +200,8 @@ def tokens_part(settings, repeats: int) -> list[dict]:
 
     from helpers.models.geneformer import (
         GeneformerConfig,
-        _batch_stream,
-        _length_grouped_batches,
+        batch_stream,
+        length_grouped_batches,
         nonzero_median,
         rank_value_tokens,
     )
@@ -225,7 +225,7 @@ def tokens_part(settings, repeats: int) -> list[dict]:
         ), "tokens differ"
         cells = np.flatnonzero(lengths > 0)
         n_vocab = n_genes + 2
-        batches = _length_grouped_batches(
+        batches = length_grouped_batches(
             lengths[cells], batch, np.random.default_rng(0), group=True
         )
         batches = [cells[b] for b in batches]
@@ -235,7 +235,7 @@ def tokens_part(settings, repeats: int) -> list[dict]:
 
         def new_epoch(tokens=tokens, lengths=lengths, batches=batches, cfg=cfg, n_vocab=n_vocab):
             rng = np.random.default_rng(0)
-            return list(_batch_stream(tokens, lengths, batches, cfg, n_vocab, rng,
+            return list(batch_stream(tokens, lengths, batches, cfg, n_vocab, rng,
                                       ensure_label=True))
 
         t_ep_old, ref = _best(old_epoch, repeats)
@@ -363,10 +363,10 @@ def geneformer_throughput(adata, cfg_overrides: dict, *, steps: int, device) -> 
     from transformers import BertForMaskedLM
 
     from helpers.models import make_model
-    from helpers.models.geneformer import (
-        _batch_stream,
-        _length_grouped_batches,
-        _masked_lm_module,
+    from helpers.models.geneformer.training import (
+        batch_stream,
+        length_grouped_batches,
+        masked_lm_module,
     )
 
     # the pipeline: fit() for about `steps` optimiser steps, validation at the end only, after
@@ -389,13 +389,13 @@ def geneformer_throughput(adata, cfg_overrides: dict, *, steps: int, device) -> 
     # the model alone: the same network and optimiser on batches already on the device
     tokens, lengths = model._tokens(sp.csr_matrix(adata.X))
     cells = np.flatnonzero(lengths > 0)
-    batches = _length_grouped_batches(lengths[cells], cfg.batch_size, np.random.default_rng(0),
+    batches = length_grouped_batches(lengths[cells], cfg.batch_size, np.random.default_rng(0),
                                       group=True)[:16]
-    ready = [tuple(t.to(device) for t in b) for b in _batch_stream(
+    ready = [tuple(t.to(device) for t in b) for b in batch_stream(
         tokens, lengths, [cells[b] for b in batches], cfg, model.gene_idx_.size + 2,
         np.random.default_rng(0), ensure_label=True)]
     torch.manual_seed(0)
-    module = _masked_lm_module(BertForMaskedLM(cfg.bert_config(model.gene_idx_.size))).to(device)
+    module = masked_lm_module(BertForMaskedLM(cfg.bert_config(model.gene_idx_.size))).to(device)
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, fused=device.type == "cuda")
     dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     ctx = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
