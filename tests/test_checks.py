@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from helpers import splits
 from helpers._checks import check_seed, count_matrix
-from helpers.datasets import cells
+from helpers.datasets import cells, signals
 from helpers.models import check_counts, make_model, train_val_split
 from helpers.models.linear import PCAConfig, PCAModel
 from helpers.noise import depth_table, downsample, downsample_counts
@@ -129,9 +129,9 @@ def test_every_public_boundary_refuses_a_bad_seed(seed):
         lambda: splits.training_subset(np.arange(10), 3, seed=seed),
         lambda: splits.validation_split(np.arange(10), seed=seed),
         lambda: train_val_split(10, train_fraction=0.8, seed=seed),
-        lambda: cells.clonal_pairs(adata, seed=seed),
-        lambda: cells.spatial_neighbour_pairs(adata, seed=seed, k=2),
-        lambda: cells.auxiliary_signal(adata, "day", seed=seed),
+        lambda: signals.clonal_pairs(adata, seed=seed),
+        lambda: signals.spatial_neighbour_pairs(adata, seed=seed, k=2),
+        lambda: signals.auxiliary_signal(adata, "day", seed=seed),
     ]
     for call in calls:
         with pytest.raises(ValueError, match="seed.*must be a non-negative integer"):

@@ -20,7 +20,7 @@ import pytest
 import scipy.sparse as sp
 
 from helpers import splits
-from helpers.datasets import cells
+from helpers.datasets import cells, signals
 from helpers.models import (
     align_genes,
     check_counts,
@@ -307,7 +307,7 @@ def test_signals_leave_their_input_alone(signal, restrict):
     kw = {"restrict_to": restrict_to}
     if signal == "clone":
         kw["per_clone"] = "any_mate"
-    out = assert_untouched(cells.auxiliary_signal, adata, signal, seed=1, **kw)
+    out = assert_untouched(signals.auxiliary_signal, adata, signal, seed=1, **kw)
     # the result never aliases the caller's arrays
     for arr in out:
         for source in [*adata.obsm.values(), *(adata.obs[c].to_numpy() for c in adata.obs)]:
@@ -317,8 +317,8 @@ def test_signals_leave_their_input_alone(signal, restrict):
 @pytest.mark.parametrize("per_clone", ["one", "every_early", "any_mate"])
 def test_clonal_and_spatial_pairs_leave_their_input_alone(per_clone):
     adata = awkward_adata("csr")
-    assert_untouched(cells.clonal_pairs, adata, seed=0, per_clone=per_clone)
-    assert_untouched(cells.spatial_neighbour_pairs, adata, seed=0, k=3)
+    assert_untouched(signals.clonal_pairs, adata, seed=0, per_clone=per_clone)
+    assert_untouched(signals.spatial_neighbour_pairs, adata, seed=0, k=3)
 
 
 # --------------------------------------------------------------------------------------------

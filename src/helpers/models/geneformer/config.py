@@ -1,6 +1,5 @@
 """Geneformer's settings per profile (Tables S1/S2) and its DeepSpeed configuration."""
 
-
 from __future__ import annotations
 
 import copy

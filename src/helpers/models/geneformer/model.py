@@ -1,7 +1,6 @@
 """Geneformer itself: fit (tokens cached per count matrix), embed, count parameters, and its
 loss curves (:func:`loss_curves`)."""
 
-
 from __future__ import annotations
 
 import hashlib

@@ -1,6 +1,5 @@
 """Geneformer's tokeniser: rank-value encoding of counts against per-gene medians (numba)."""
 
-
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,5 @@
 """Geneformer's masked-language-model training: the BERT module, batches grouped by length, masks, and a prefetching batch stream."""
 
-
 from __future__ import annotations
 
 import math
