@@ -89,7 +89,7 @@ from __future__ import annotations
 
 from . import copula, estimator, ksg, labels, linear, networks, paper, result, signals
 from .copula import copula_mi
-from .estimator import estimate_mi, latent_mi, make_split
+from .estimator import ProbeOptions, estimate_mi, latent_mi, make_split
 from .ksg import ksg_mi
 from .labels import balanced_one_vs_all, discrete_mi
 from .result import MIN_EVAL, MIN_TRAIN, VERSION, ProbeResult
@@ -111,6 +111,7 @@ __all__ = [
     "MIN_EVAL",
     "MIN_TRAIN",
     "VERSION",
+    "ProbeOptions",
     "ProbeResult",
     "balanced_one_vs_all",
     "copula_mi",

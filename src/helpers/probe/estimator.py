@@ -3,6 +3,8 @@ path, their canonical pairs read and summed (:func:`estimate_mi`, :func:`latent_
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import time
 import warnings
 
@@ -16,7 +18,8 @@ from .networks import build, standardise, train
 from .paper import estimate_paper
 from .result import MIN_EVAL, MIN_TRAIN, ProbeResult
 
-__all__ = ['make_split', 'prepare_y', 'COPY_FRACTION', 'COPY_DISTINCT', 'estimate_mi', 'latent_mi']
+__all__ = [
+    "ProbeOptions",'make_split', 'prepare_y', 'COPY_FRACTION', 'COPY_DISTINCT', 'estimate_mi', 'latent_mi']
 
 
 def make_split(
@@ -205,62 +208,16 @@ def _warn_copies(x: np.ndarray, y: np.ndarray, train_idx, eval_idx) -> int:
     return n_copied
 
 
-def estimate_mi(
-    x,
-    y,
-    *,
-    seed: int = 0,
-    y_kind: str = "auto",
-    eval_idx=None,
-    train_idx=None,
-    eval_frac: float = 0.5,
-    val_frac: float = 0.2,
-    latent_dims: int = 16,
-    hidden: int = 128,
-    k: int = 3,
-    max_pairs: int | None = None,
-    select: str = "sum",
-    alpha: float | tuple[float, float] = 3.0,
-    lam: float = 1.0,
-    lr: float | None = None,
-    batch_size: int = 512,
-    max_epochs: int = 300,
-    patience: int | None = None,
-    weight_decay: float = 0.0,
-    dropout: float = 0.2,
-    in_drop: float = 0.0,
-    cca_on: str = "fit",
-    monitor: str = "total",
-    pca_dims: int | None = 128,
-    n_threads: int | None = 1,
-    progress: bool = False,
-    method: str = "canonical",
-    group_tol: float = 0.05,
-    linear: bool = True,
-) -> ProbeResult:
-    """Latent mutual information between ``x`` and ``y`` with all intermediate results.
+@dataclass(frozen=True)
+class ProbeOptions:
+    """The estimator's settings, in one place (:func:`estimate_mi`, :func:`latent_mi`).
 
-    Parameters
+    Every field can also be given to :func:`estimate_mi` by name, on top of an ``options``
+    object; a task that probes with other settings keeps one ``ProbeOptions`` (it is frozen
+    and hashable, so it can name the probe of a task's jobs).
+
+    Attributes
     ----------
-    x
-        Representation, ``(n, d)`` numeric (a 1-D array is one feature).
-    y
-        Auxiliary signal: class labels (``(n,)`` of any hashable values), a scalar per sample
-        (``(n,)`` floats, e.g. time), or a vector per sample (``(n, p)``, e.g. protein
-        abundances or a partner cell's representation).
-    seed
-        Seeds the split, the network initialisation, the batch order and the KSG jitter.
-        Same seed and data give the same estimate; the global RNG states are left untouched.
-    y_kind
-        ``"auto"`` (strings, booleans, categoricals and integer arrays with ≤ 100 distinct
-        values are labels; floats are continuous; an integer array with more distinct values
-        is ambiguous and an error), ``"categorical"`` or ``"continuous"``.  Labels are coded
-        in order of first appearance, so renaming the classes never changes the estimate.
-    eval_idx, train_idx
-        Fixed evaluation samples (indices or boolean mask).  The networks are fit on
-        ``train_idx`` (default: all samples not in ``eval_idx``) and the MI is estimated on
-        ``eval_idx`` only.  Default: a seeded random split with ``eval_frac`` held out
-        (:func:`make_split`).
     eval_frac
         Fraction of samples held out for the MI estimate when ``eval_idx`` is not given.
     val_frac
@@ -335,6 +292,103 @@ def estimate_mi(
         ``"paper"``: ``latentmi`` 0.1.3's method as the paper used it (see the module
         docstring); it uses ``latent_dims``, ``k``, ``lr``, ``batch_size``, ``max_epochs``,
         ``patience`` and ``n_threads`` and ignores the other options.
+    monitor
+        Which validation loss early stopping watches: ``"total"`` (default) or one part.
+
+    Examples
+    --------
+    >>> ProbeOptions(max_epochs=40).max_epochs, ProbeOptions().method
+    (40, 'canonical')
+    >>> ProbeOptions.resolve(ProbeOptions(k=5), {"max_epochs": 7})
+    ProbeOptions(eval_frac=0.5, val_frac=0.2, latent_dims=16, hidden=128, k=5, max_pairs=None, select='sum', alpha=3.0, lam=1.0, lr=None, batch_size=512, max_epochs=7, patience=None, weight_decay=0.0, dropout=0.2, in_drop=0.0, cca_on='fit', monitor='total', pca_dims=128, n_threads=1, progress=False, method='canonical', group_tol=0.05, linear=True)
+    >>> ProbeOptions.resolve(None, {"epochs": 3})
+    Traceback (most recent call last):
+    ...
+    TypeError: estimate_mi() got an unknown option 'epochs'; the options are the fields of ProbeOptions: eval_frac, val_frac, latent_dims, hidden, k, max_pairs, select, alpha, lam, lr, batch_size, max_epochs, patience, weight_decay, dropout, in_drop, cca_on, monitor, pca_dims, n_threads, progress, method, group_tol, linear.
+    """
+
+    eval_frac: float = 0.5
+    val_frac: float = 0.2
+    latent_dims: int = 16
+    hidden: int = 128
+    k: int = 3
+    max_pairs: int | None = None
+    select: str = "sum"
+    alpha: float | tuple[float, float] = 3.0
+    lam: float = 1.0
+    lr: float | None = None
+    batch_size: int = 512
+    max_epochs: int = 300
+    patience: int | None = None
+    weight_decay: float = 0.0
+    dropout: float = 0.2
+    in_drop: float = 0.0
+    cca_on: str = "fit"
+    monitor: str = "total"
+    pca_dims: int | None = 128
+    n_threads: int | None = 1
+    progress: bool = False
+    method: str = "canonical"
+    group_tol: float = 0.05
+    linear: bool = True
+
+    @classmethod
+    def resolve(cls, options: ProbeOptions | None, overrides: dict) -> ProbeOptions:
+        """``options`` (default: the defaults) with ``overrides`` applied by field name."""
+        import dataclasses
+
+        base = cls() if options is None else options
+        if not isinstance(base, cls):
+            msg = f"options must be a ProbeOptions, got {type(base).__name__}."
+            raise TypeError(msg)
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            msg = (f"estimate_mi() got an unknown option {unknown[0]!r}; the options are the "
+                   f"fields of ProbeOptions: {', '.join(names)}.")
+            raise TypeError(msg)
+        return dataclasses.replace(base, **overrides) if overrides else base
+
+
+def estimate_mi(
+    x,
+    y,
+    *,
+    seed: int = 0,
+    y_kind: str = "auto",
+    eval_idx=None,
+    train_idx=None,
+    options: ProbeOptions | None = None,
+    **overrides,
+) -> ProbeResult:
+    """Latent mutual information between ``x`` and ``y`` with all intermediate results.
+
+    Parameters
+    ----------
+    x
+        Representation, ``(n, d)`` numeric (a 1-D array is one feature).
+    y
+        Auxiliary signal: class labels (``(n,)`` of any hashable values), a scalar per sample
+        (``(n,)`` floats, e.g. time), or a vector per sample (``(n, p)``, e.g. protein
+        abundances or a partner cell's representation).
+    seed
+        Seeds the split, the network initialisation, the batch order and the KSG jitter.
+        Same seed and data give the same estimate; the global RNG states are left untouched.
+    y_kind
+        ``"auto"`` (strings, booleans, categoricals and integer arrays with ≤ 100 distinct
+        values are labels; floats are continuous; an integer array with more distinct values
+        is ambiguous and an error), ``"categorical"`` or ``"continuous"``.  Labels are coded
+        in order of first appearance, so renaming the classes never changes the estimate.
+    eval_idx, train_idx
+        Fixed evaluation samples (indices or boolean mask).  The networks are fit on
+        ``train_idx`` (default: all samples not in ``eval_idx``) and the MI is estimated on
+        ``eval_idx`` only.  Default: a seeded random split with ``eval_frac`` held out
+        (:func:`make_split`).
+    options
+        The estimator's settings (:class:`ProbeOptions`; default: its defaults).
+    **overrides
+        Any field of :class:`ProbeOptions` by name (``max_epochs=40``, ``method="paper"``),
+        applied on top of ``options``; an unknown name is a ``TypeError``.
 
     Returns
     -------
@@ -365,6 +419,17 @@ def estimate_mi(
     t0 = time.perf_counter()
     from .._checks import check_seed
 
+    opts = ProbeOptions.resolve(options, overrides)
+    eval_frac, val_frac, latent_dims, hidden = opts.eval_frac, opts.val_frac, opts.latent_dims, \
+        opts.hidden
+    k, max_pairs, select, alpha, lam = opts.k, opts.max_pairs, opts.select, opts.alpha, opts.lam
+    lr, batch_size, max_epochs, patience = opts.lr, opts.batch_size, opts.max_epochs, \
+        opts.patience
+    weight_decay, dropout, in_drop = opts.weight_decay, opts.dropout, opts.in_drop
+    cca_on, monitor, pca_dims, n_threads = opts.cca_on, opts.monitor, opts.pca_dims, \
+        opts.n_threads
+    progress, method, group_tol, linear = opts.progress, opts.method, opts.group_tol, \
+        opts.linear
     seed = check_seed(seed)
     y = _align_y(x, y)
     x = _check_x(x)
