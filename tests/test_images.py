@@ -339,8 +339,8 @@ def test_pretrained_weights_refuse_an_unpinned_file(tmp_path, monkeypatch):
 
 
 def test_published_counterparts_use_the_probe_signal_names():
-    tissue = imaging.published_counterpart("tissuemnist_pixelate")
+    tissue = hp.tasks.published_points("tissuemnist_pixelate")
     assert "all classes" in set(tissue["signal"]) and "Podocytes" in set(tissue["signal"])
     assert np.allclose(tissue["x"], 1 / tissue["level"] ** 2)
-    caltech = imaging.published_counterpart("caltech101_gaussian")
+    caltech = hp.tasks.published_points("caltech101_gaussian")
     assert caltech["signal"].str.endswith("· predicted").all()

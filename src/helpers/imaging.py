@@ -1,4 +1,4 @@
-"""The paper's image tasks: their ingredients, the label probe and the image-specific readouts.
+"""The paper's image tasks: their noise levels and the image-specific readouts.
 
 The four image tasks (Fig. 2g, h; Supplementary S.I.4–5, S.II.5, Table S4) are registered in
 :mod:`helpers.tasks` from the pieces here and run by :func:`helpers.sweep.run` like every
@@ -15,12 +15,14 @@ task                       what it is
 ``caltech101_pixelate``    same data, pooled small images, x = 1/F
 =========================  =====================================================================
 
-:func:`label_probe` reports, for the evaluation images, the latent MI of the embedding with
+:func:`helpers.probe.label_probe` reports, for the evaluation images, the latent MI of the embedding with
 the class label (``all classes``), the discrete MI of predicted with true labels
 (``all classes · predicted``) and, per class, the one-vs-all MI after balanced resampling,
 from the predicted labels (``<class> · predicted``) and, where asked, from the embedding
 (``<class>``: the TissueMNIST release's ``ova_mi_continuous``).  Each row also carries the
-model's training record (``history``, JSON), read back by :func:`training_curves`.
+model's training record (``history``, JSON), read back by :func:`training_curves`.  Their
+released counterparts are :func:`helpers.tasks.published_points` and
+:func:`helpers.tasks.published_fits`, as for every task.
 """
 
 from __future__ import annotations
@@ -32,13 +34,11 @@ import pandas as pd
 
 
 __all__ = [
-    "PAPER_TABLES",
     "effective_resolution",
     "levels_caltech_gaussian",
     "levels_caltech_pixelate",
     "levels_tissue_gaussian",
     "levels_tissue_pixelate",
-    "published_counterpart",
     "training_curves",
 ]
 
@@ -96,39 +96,6 @@ def levels_caltech_pixelate(data, profile) -> tuple[float, ...]:
     side = CALTECH_SIDE if data is None else int(min(data.images.shape[-2:]))
     grid = tuple(f for f in (1, 2, 4, 5, 8, 10, 20, 25, 40, 50, 100, 200) if f <= side)
     return grid if _name(profile) == "paper" else grid[::2]
-
-
-#: Task name → (released loader in :mod:`helpers.published`, its ``task`` value).
-PAPER_TABLES = {
-    "tissuemnist_gaussian": ("tissuemnist", "TissueMNIST · Gaussian"),
-    "tissuemnist_pixelate": ("tissuemnist", "TissueMNIST · Pixelation"),
-    "caltech101_gaussian": ("caltech101", "Caltech101 · Gaussian"),
-    "caltech101_pixelate": ("caltech101", "Caltech101 · Pixelation"),
-}
-
-
-def published_counterpart(task: str) -> pd.DataFrame:
-    """The released points of an image task, with ``signal`` named as :func:`label_probe`.
-
-    TissueMNIST's ``8-class MI`` becomes ``all classes`` and its one-vs-all scores (latent MI
-    of the embedding) keep the class name; Caltech101's one-vs-all scores are discrete MI of
-    predicted labels, so they get the ``· predicted`` suffix.
-    """
-    from . import published
-
-    name = getattr(task, "name", task)
-    if name not in PAPER_TABLES:
-        msg = f"no released image table for task {name!r}; have {sorted(PAPER_TABLES)}"
-        raise ValueError(msg)
-    loader, title = PAPER_TABLES[name]
-    df = getattr(published, loader)()
-    df = df[df["task"] == title].copy()
-    if loader == "tissuemnist":
-        df["signal"] = df["label"].replace({"8-class MI": "all classes"})
-    else:
-        df["signal"] = df["label"].str.removeprefix("Class ") + " · predicted"
-    df["task"] = name
-    return df.reset_index(drop=True)
 
 
 def effective_resolution(u_bar: float, *, x_axis: str, size: int) -> float:

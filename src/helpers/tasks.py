@@ -47,6 +47,7 @@ __all__ = [
     "holdout",
     "names",
     "published_fits",
+    "published_points",
     "is_registered",
     "on_replace",
     "register",
@@ -121,11 +122,23 @@ class Source:
 
 @dataclass(frozen=True)
 class PaperRef:
-    """The curves of the paper's released tables that a task reproduces (or stands in for)."""
+    """The curves of the paper's released tables that a task reproduces (or stands in for).
+
+    Attributes
+    ----------
+    dataset, signal
+        The released table's dataset and signal (``"PBMC"``, ``"protein_counts"``).
+    table
+        Which released table (:mod:`helpers.published`): ``"single_cell"``, ``"spike_esm2"``,
+        ``"tissuemnist"`` or ``"caltech101"``.
+    title
+        For the image tables: the curve family's ``task`` there (``"TissueMNIST · Gaussian"``).
+    """
 
     dataset: str
     signal: str
     table: str = "single_cell"
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -550,32 +563,68 @@ def summary(task: str | TaskSpec, data, *, profile: str = "quick") -> pd.Series:
     return pd.Series(out, name=spec.title)
 
 
+def published_points(task: str | TaskSpec) -> pd.DataFrame:
+    """The released points of a task's paper counterpart (:attr:`TaskSpec.paper`), tidy.
+
+    Single-cell tasks: every size and seed of the released grid of their dataset and signal;
+    the sequence task: the ESM2 table; image tasks: their curve family, with ``signal`` named
+    as :func:`helpers.probe.label_probe` names it (TissueMNIST's ``8-class MI`` is ``all
+    classes``, its one-vs-all scores keep the class name; Caltech101's one-vs-all scores are
+    discrete MI of predicted labels: ``<class> · predicted``).
+
+    Examples
+    --------
+    >>> sorted(set(published_points("tissuemnist_pixelate")["signal"]))[-2:]
+    ['Thick Ascending Limb', 'all classes']
+    """
+    from . import published
+
+    spec = get(task)
+    ref = spec.paper
+    if ref is None:
+        msg = f"Task {spec.name!r} has no counterpart in the released tables."
+        raise ValueError(msg)
+    if ref.table == "single_cell":
+        sc = published.single_cell(include_cell_type=True)
+        return sc[(sc["dataset"] == ref.dataset) & (sc["signal"] == ref.signal)].reset_index(
+            drop=True)
+    if ref.table == "spike_esm2":
+        return published.spike_esm2()
+    if ref.table not in ("tissuemnist", "caltech101"):
+        msg = f"Unknown released table {ref.table!r} for task {spec.name!r}."
+        raise ValueError(msg)
+    df = getattr(published, ref.table)()
+    df = df[df["task"] == ref.title].copy()
+    if ref.table == "tissuemnist":
+        df["signal"] = df["label"].replace({"8-class MI": "all classes"})
+    else:
+        df["signal"] = df["label"].str.removeprefix("Class ") + " · predicted"
+    df["task"] = spec.name
+    return df.reset_index(drop=True)
+
+
 def published_fits(task: str | TaskSpec, *, size: str | int = "largest"):
-    """The paper's noise-law fits for a task's released curves at one training size.
+    """The paper's noise-law fits for a task's released curves (at one training size, for the
+    single-cell tasks).
 
     Returns
     -------
     (fits, size)
-        A :func:`helpers.laws.fit_table` of the released points, one row per model, and the
-        training size used.
+        A :func:`helpers.laws.fit_table` of the released points, one row per model (per
+        signal for the image tasks), and the training size used (``None`` for images).
     """
-    from . import laws, published
+    from . import laws
 
     spec = get(task)
-    if spec.paper is None:
-        msg = f"Task {spec.name!r} has no counterpart in the released tables."
-        raise ValueError(msg)
+    points = published_points(spec)
     if spec.paper.table == "spike_esm2":
-        released = published.spike_esm2()
-        fits = laws.fit_table(released, ["model"], law="noise", x="x", y="mi")
+        fits = laws.fit_table(points, ["model"], law="noise", x="x", y="mi")
         return fits, _GISAID_TRAINING_SEQUENCES
     if spec.paper.table != "single_cell":
-        msg = f"published_fits reads the single-cell table; {spec.name!r} is in {spec.paper.table}."
-        raise ValueError(msg)
-    sc = published.single_cell(include_cell_type=True)
-    sub = sc[(sc["dataset"] == spec.paper.dataset) & (sc["signal"] == spec.paper.signal)]
-    chosen = int(sub["size"].max()) if size == "largest" else int(size)
-    fits = laws.fit_table(sub[sub["size"] == chosen], ["algorithm"], law="noise", x="x", y="mi")
+        return laws.fit_table(points, ["task", "signal"], law="noise", x="x", y="mi"), None
+    chosen = int(points["size"].max()) if size == "largest" else int(size)
+    fits = laws.fit_table(points[points["size"] == chosen], ["algorithm"], law="noise", x="x",
+                          y="mi")
     return fits, chosen
 
 
@@ -695,7 +744,8 @@ def _image_tasks() -> None:
         marker="o", sources={"quick": fashion, "paper": tissue},
         corrupt=CORRUPTIONS["tissuemnist_gaussian"], levels=imaging.levels_tissue_gaussian,
         x_name="1/sigma", x_label=r"$1/\sigma$ (pixel noise SD$^{-1}$)",
-        models=("MobileNetV3",), paper=PaperRef("TissueMNIST", "label", "tissuemnist"),
+        models=("MobileNetV3",), paper=PaperRef("TissueMNIST", "label", "tissuemnist",
+                                                  "TissueMNIST · Gaussian"),
         **common,
     ))
     register(TaskSpec(
@@ -703,7 +753,8 @@ def _image_tasks() -> None:
         marker="s", sources={"quick": fashion, "paper": tissue},
         corrupt=CORRUPTIONS["tissuemnist_pixelate"], levels=imaging.levels_tissue_pixelate,
         x_name="1/F^2", x_label=r"$1/F^2$ (pixelation factor$^{-2}$)",
-        models=("MobileNetV3",), paper=PaperRef("TissueMNIST", "label", "tissuemnist"),
+        models=("MobileNetV3",), paper=PaperRef("TissueMNIST", "label", "tissuemnist",
+                                                  "TissueMNIST · Pixelation"),
         **common,
     ))
     caltech_common = dict(common, probe=probe.predicted_label_probe)
@@ -712,14 +763,15 @@ def _image_tasks() -> None:
         marker="^", sources={"quick": fashion, "paper": caltech},
         corrupt=CORRUPTIONS["caltech101_gaussian"], levels=imaging.levels_caltech_gaussian,
         x_name="1/sigma^2", x_label=r"$1/\sigma^2$", models=("MobileNetV2",),
-        paper=PaperRef("Caltech101", "label", "caltech101"), **caltech_common,
+        paper=PaperRef("Caltech101", "label", "caltech101", "Caltech101 · Gaussian"),
+        **caltech_common,
     ))
     register(TaskSpec(
         name="caltech101_pixelate", title="Caltech101 · Pixelation", colour="#F2AF4A",
         marker="D", sources={"quick": fashion, "paper": caltech},
         corrupt=CORRUPTIONS["caltech101_pixelate"], levels=imaging.levels_caltech_pixelate,
         x_name="1/F", x_label=r"$1/F$", models=("MobileNetV2",),
-        paper=PaperRef("Caltech101", "label", "caltech101"),
+        paper=PaperRef("Caltech101", "label", "caltech101", "Caltech101 · Pixelation"),
         extra_models={"MobileNetV2": _caltech_resolution_model}, **caltech_common,
     ))
 
