@@ -15,7 +15,7 @@ Four parts (each can be skipped):
     Per neural model (Geneformer, scVI): model-only step throughput (the network stepped on
     ready device tensors), the pipeline throughput of ``fit`` in the same run, their ratio,
     peak GPU memory, and the projected training hours of the paper grid
-    (:func:`helpers.sweep.plan`) at the pipeline throughput.
+    (:func:`helpers.sweep.price`) at the pipeline throughput.
 ``scvi``
     scVI's epoch, broken down into data loading (scvi-tools' ``AnnDataLoader`` over the
     training cells) and compute (forward, backward and optimiser step on ready tensors).
@@ -495,7 +495,7 @@ def projected_hours(rates: dict, tasks=("sc_protein", "sc_clonal", "sc_spatial")
 
     rows = []
     for task in tasks:
-        t = hp.sweep.plan(task, profile="paper", models=list(rates), throughput=rates)
+        t = hp.sweep.price(task, profile="paper", models=list(rates), throughput=rates)
         for model, r in t.iterrows():
             rows.append({"task": task, "model": model, "jobs": int(r.jobs),
                          "samples_seen": float(r.samples_seen), "hours": float(r.hours)})

@@ -39,7 +39,7 @@ def test_every_level_is_valid_for_its_corruption(name, profile):
 def test_the_price_is_of_the_jobs_that_run(name, profile):
     spec = tasks.get(name)
     data = _data(spec, profile)
-    table = sweep.plan(spec, profile=profile)
+    table = sweep.price(spec, profile=profile)
     jobs = sweep.jobs(spec, profile=profile, data=data)
     assert int(table["jobs"].sum()) == len(jobs)
     for model in spec.models:
@@ -55,7 +55,7 @@ def test_the_price_is_of_the_jobs_that_run(name, profile):
 ])
 def test_the_paper_grid_is_priced_from_its_size_alone(name, n_jobs):
     spec = tasks.get(name)
-    table = sweep.plan(spec, profile="paper", n_samples=spec.source("paper").n_samples)
+    table = sweep.price(spec, profile="paper", n_samples=spec.source("paper").n_samples)
     assert int(table["jobs"].sum()) == n_jobs
 
 

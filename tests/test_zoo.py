@@ -33,7 +33,7 @@ def test_tables_hold_points_fits_and_collapse(tables):
     resid = points["y"] - laws.universal_noise_curve(points["z"])
     assert np.abs(resid).max() < 0.1
     np.testing.assert_allclose(points["fit_mi"], points["mi"], atol=0.1)
-    assert set(fits["colour"]) == {"#3c4ebf", "#1D4289"}
+    assert set(fits["color"]) == {"#3c4ebf", "#1D4289"}
 
 
 def test_page_is_self_contained(tables, tmp_path):

@@ -316,7 +316,7 @@ class NoiseScalingResult:
     warnings: list[str] = field(default_factory=list)
 
     def plot(self, ax=None):
-        """MI against UMIs per cell, one colour per model, with the fits and their 2σ bands."""
+        """MI against UMIs per cell, one color per model, with the fits and their 2σ bands."""
         import matplotlib.pyplot as plt
 
         from . import plots

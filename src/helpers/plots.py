@@ -33,7 +33,7 @@ __all__ = [
     "set_style",
 ]
 
-#: Representation models in the order the book shows them, and their colours.
+#: Representation models in the order the book shows them, and their colors.
 MODEL_ORDER = ["RandomProjection", "PCA", "SCVI", "Geneformer"]
 MODEL_COLORS = {
     "RandomProjection": "#40ada6",
@@ -46,7 +46,7 @@ MODEL_COLORS = {
     "ESM2-35M": "#EB7F54",
     "ESM2-150M": "#F2AF4A",
 }
-#: Auxiliary tasks, their colours (also used for modalities in the universal collapse).
+#: Auxiliary tasks, their colors (also used for modalities in the universal collapse).
 TASK_ORDER = ["Protein MI", "Clonal MI", "Temporal MI", "Spatial MI"]
 TASK_COLORS = {
     "Protein MI": "#C8102E",
@@ -162,7 +162,7 @@ def plot_noise_collapse(ax, fits, *, color_of, label_of=None, s=6, alpha=0.5):
     fits
         Iterable of (key, :class:`~helpers.laws.NoiseLawFit`).
     color_of, label_of
-        Functions of the key giving each curve's colour and legend label (one legend entry
+        Functions of the key giving each curve's color and legend label (one legend entry
         per distinct label).
     """
     seen = set()
@@ -271,7 +271,7 @@ def draw_method_schematic(ax=None):
 
 
 def _plot_fits_by_model(ax, fits, plot_fit, by, **legend):
-    """Draw every successful fit of a ``fit_table`` with ``plot_fit``, one colour per model.
+    """Draw every successful fit of a ``fit_table`` with ``plot_fit``, one color per model.
 
     ``by`` names the model column; ``None`` takes ``model`` (the sweeps' tables) or
     ``algorithm`` (the released single-cell table's name for it).
@@ -292,7 +292,7 @@ def _plot_fits_by_model(ax, fits, plot_fit, by, **legend):
 
 
 def plot_noise_curves(ax, fits, *, by=None, title=None, xlabel="UMIs per cell"):
-    """Noise curves of one task, one colour per model, from a ``fit_table`` of noise fits."""
+    """Noise curves of one task, one color per model, from a ``fit_table`` of noise fits."""
     _plot_fits_by_model(ax, fits, plot_noise_fit, by, loc="upper left")
     ax.set(xlabel=xlabel, ylabel="auxiliary MI (bits)", title=title)
     return ax
@@ -330,7 +330,7 @@ def plot_task_against_published(
 
 
 def plot_cell_curves(ax, fits, *, by=None, ylabel="auxiliary MI (bits)"):
-    """Cell-number curves of one task, one colour per model, from a ``fit_table``."""
+    """Cell-number curves of one task, one color per model, from a ``fit_table``."""
     _plot_fits_by_model(ax, fits, plot_cell_fit, by)
     ax.set(xlabel="training cells", ylabel=ylabel)
     return ax
@@ -528,10 +528,10 @@ def plot_training_curves(curves, *, level_name="level", title=None):
     cmap = mpl.colormaps["viridis"]
     for i, level in enumerate(levels):
         sub = curves[curves["level"] == level].sort_values("epoch")
-        colour = cmap(i / max(len(levels) - 1, 1))
-        left.plot(sub["epoch"], sub["train_loss"], "o-", color=colour, ms=3,
+        color = cmap(i / max(len(levels) - 1, 1))
+        left.plot(sub["epoch"], sub["train_loss"], "o-", color=color, ms=3,
                   label=f"{level_name} = {level:.3g}")
-        right.plot(sub["epoch"], sub["val_accuracy"], "o-", color=colour, ms=3)
+        right.plot(sub["epoch"], sub["val_accuracy"], "o-", color=color, ms=3)
     left.set(xlabel="epoch", ylabel="training loss (cross-entropy)")
     right.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1))
     left.legend(fontsize=7, ncol=2)
@@ -541,18 +541,18 @@ def plot_training_curves(curves, *, level_name="level", title=None):
     return fig
 
 
-def plot_signal_curves(ax, fits, *, signals=None, colours=None, xlabel="x", title=None,
+def plot_signal_curves(ax, fits, *, signals=None, colors=None, xlabel="x", title=None,
                        ylabel="MI with the label (bits)"):
     """Noise curves of several signals of one task (a ``fit_table`` by signal), with fits
-    and 2σ bands, one colour per signal."""
+    and 2σ bands, one color per signal."""
     signals = list(fits["signal"]) if signals is None else list(signals)
     palette = sns.color_palette("husl", max(len(signals), 1))
     for i, signal in enumerate(signals):
         row = fits[fits["signal"] == signal]
         if row.empty or row["fit"].iloc[0] is None:
             continue
-        colour = (colours or {}).get(signal, palette[i])
-        plot_noise_fit(ax, row["fit"].iloc[0], color=colour, label=signal)
+        color = (colors or {}).get(signal, palette[i])
+        plot_noise_fit(ax, row["fit"].iloc[0], color=color, label=signal)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="upper left", ncol=1)
@@ -565,7 +565,7 @@ def plot_class_parameters(fits, *, by="signal", title=None):
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 0.32 * max(len(df), 4) + 1.2),
                                       sharey=True)
     y = np.arange(len(df))
-    colours = df.get("colour", pd.Series(["#1D4289"] * len(df), index=df.index))
+    colors = df.get("color", pd.Series(["#1D4289"] * len(df), index=df.index))
     for ax, col, err, label in ((left, "u_bar", "u_bar_err", r"noise scale $\bar u$"),
                                 (right, "i_max", "i_max_err", r"capacity $I_{\max}$ (bits)")):
         vals, errs = df[col].to_numpy(float), 2 * df[err].to_numpy(float)
@@ -573,7 +573,7 @@ def plot_class_parameters(fits, *, by="signal", title=None):
         ax.errorbar(vals[ok], y[ok], xerr=errs[ok], fmt="o", color="0.2", ms=4, capsize=2)
         ax.plot(vals[~ok], y[~ok], "o", mfc="white", mec="0.4", ms=4)
         ax.set_xlabel(label)
-        for yi, c in zip(y, colours, strict=True):
+        for yi, c in zip(y, colors, strict=True):
             ax.axhspan(yi - 0.4, yi + 0.4, color=c, alpha=0.06, lw=0)
     left.set_xscale("log")
     left.set_yticks(y, df[by])

@@ -9,7 +9,7 @@ nowhere else::
     import helpers as hp
     task = hp.tasks.get("sc_protein")
     data = task.load("quick")               # the container of the task (AnnData for cells)
-    hp.tasks.summary(task, data)            # what the data are
+    hp.tasks.describe(task, data)            # what the data are
     results = hp.sweep.run(task, profile="quick")
 
 Examples
@@ -51,7 +51,7 @@ __all__ = [
     "is_registered",
     "on_replace",
     "register",
-    "summary",
+    "describe",
     "table",
     "temporary",
     "unregister",
@@ -173,7 +173,7 @@ class TaskSpec:
         and the signal (:func:`helpers.probe.latent_probe`).
     supervised
         Whether models are trained with the signal's labels (``fit(data, y=...)``).
-    colour, marker
+    color, marker
         How the task is drawn.
     extra_models
         Models of this task only, by name: functions ``(profile=..., seed=...) -> model``
@@ -197,7 +197,7 @@ class TaskSpec:
     paper: PaperRef | None = None
     probe: Callable[..., list[dict]] | None = None
     supervised: bool = False
-    colour: str = "#4C72B0"
+    color: str = "#4C72B0"
     marker: str = "o"
     extra_models: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     model_identities: Mapping[str, str] = field(default_factory=dict)
@@ -208,7 +208,7 @@ class TaskSpec:
         whether training is supervised and, for ``model``, where the task defines it itself
         (an extra model), that model's identity.
 
-        Presentation (title, colours, the models listed, the paper's counterpart) is left out:
+        Presentation (title, colors, the models listed, the paper's counterpart) is left out:
         changing it changes no number.  Two tasks with equal identities give the same results
         for the same jobs; :func:`helpers.sweep.run` refuses a results folder that holds the
         results of a task of the same name with another identity.
@@ -544,7 +544,7 @@ def holdout(task: str | TaskSpec, data, *, profile: str = "quick", seed: int = 0
 # --------------------------------------------------------------------------------------------
 # Describing a task's data and its paper counterpart
 # --------------------------------------------------------------------------------------------
-def summary(task: str | TaskSpec, data, *, profile: str = "quick") -> pd.Series:
+def describe(task: str | TaskSpec, data, *, profile: str = "quick") -> pd.Series:
     """What a task's data are: samples, features, depth, and the signal (for the chapters)."""
     spec = get(task)
     source = spec.source(profile)
@@ -645,7 +645,7 @@ _CELL = dict(
 )
 
 register(TaskSpec(
-    name="sc_protein", title="Protein MI", colour="#4C72B0", marker="o",
+    name="sc_protein", title="Protein MI", color="#4C72B0", marker="o",
     sources={
         "quick": Source(datasets.load_pbmc10k, "protein_counts",
                         note="10x PBMC 10k CITE-seq (14 proteins), for Hao et al. 2021"),
@@ -655,7 +655,7 @@ register(TaskSpec(
     paper=PaperRef("PBMC", "protein_counts"), **_CELL,
 ))
 register(TaskSpec(
-    name="sc_clonal", title="Clonal MI", colour="#DD8452", marker="s",
+    name="sc_clonal", title="Clonal MI", color="#DD8452", marker="s",
     sources={
         # one early-late pair per clone (the paper's rule) leaves 117 pairs on the 781-cell
         # subset: every cell of a clone with a mate is paired instead (627 pairs)
@@ -668,7 +668,7 @@ register(TaskSpec(
     paper=PaperRef("larry", "clone"), **_CELL,
 ))
 register(TaskSpec(
-    name="sc_temporal", title="Temporal MI", colour="#55A868", marker="^",
+    name="sc_temporal", title="Temporal MI", color="#55A868", marker="^",
     sources={
         "quick": Source(datasets.load_klein2015, "day",
                         note="Klein et al. 2015 mESC time course (days 0-7), for the embryo atlas"),
@@ -678,7 +678,7 @@ register(TaskSpec(
     paper=PaperRef("shendure", "author_day"), **_CELL,
 ))
 register(TaskSpec(
-    name="sc_spatial", title="Spatial MI", colour="#C44E52", marker="D",
+    name="sc_spatial", title="Spatial MI", color="#C44E52", marker="D",
     sources={
         "quick": Source(datasets.load_osmfish, "ng_idx",
                         note="osmFISH somatosensory cortex (33 genes), for Vizgen MERFISH"),
@@ -703,7 +703,7 @@ def _sequence_task() -> TaskSpec:
 
     return TaskSpec(
         name="seq_spike", modality="sequence", title="Spike sequences",
-        colour="#702F8A", marker="P",
+        color="#702F8A", marker="P",
         sources={
             # the month carries no signal over the six months of the public example (its
             # spikes differ almost only at residue 614): the quick data probe the D614G lineage
@@ -740,7 +740,7 @@ def _image_tasks() -> None:
     caltech = Source(images.load_caltech101, "label", kind="labels", n_samples=2_707,
                      note="Caltech101, the 5 largest classes, 240 x 240")
     register(TaskSpec(
-        name="tissuemnist_gaussian", title="TissueMNIST · Gaussian", colour="#1D4289",
+        name="tissuemnist_gaussian", title="TissueMNIST · Gaussian", color="#1D4289",
         marker="o", sources={"quick": fashion, "paper": tissue},
         corrupt=CORRUPTIONS["tissuemnist_gaussian"], levels=imaging.levels_tissue_gaussian,
         x_name="1/sigma", x_label=r"$1/\sigma$ (pixel noise SD$^{-1}$)",
@@ -749,7 +749,7 @@ def _image_tasks() -> None:
         **common,
     ))
     register(TaskSpec(
-        name="tissuemnist_pixelate", title="TissueMNIST · Pixelation", colour="#4F7CC4",
+        name="tissuemnist_pixelate", title="TissueMNIST · Pixelation", color="#4F7CC4",
         marker="s", sources={"quick": fashion, "paper": tissue},
         corrupt=CORRUPTIONS["tissuemnist_pixelate"], levels=imaging.levels_tissue_pixelate,
         x_name="1/F^2", x_label=r"$1/F^2$ (pixelation factor$^{-2}$)",
@@ -759,7 +759,7 @@ def _image_tasks() -> None:
     ))
     caltech_common = dict(common, probe=probe.predicted_label_probe)
     register(TaskSpec(
-        name="caltech101_gaussian", title="Caltech101 · Gaussian", colour="#EB7F54",
+        name="caltech101_gaussian", title="Caltech101 · Gaussian", color="#EB7F54",
         marker="^", sources={"quick": fashion, "paper": caltech},
         corrupt=CORRUPTIONS["caltech101_gaussian"], levels=imaging.levels_caltech_gaussian,
         x_name="1/sigma^2", x_label=r"$1/\sigma^2$", models=("MobileNetV2",),
@@ -767,7 +767,7 @@ def _image_tasks() -> None:
         **caltech_common,
     ))
     register(TaskSpec(
-        name="caltech101_pixelate", title="Caltech101 · Pixelation", colour="#F2AF4A",
+        name="caltech101_pixelate", title="Caltech101 · Pixelation", color="#F2AF4A",
         marker="D", sources={"quick": fashion, "paper": caltech},
         corrupt=CORRUPTIONS["caltech101_pixelate"], levels=imaging.levels_caltech_pixelate,
         x_name="1/F", x_label=r"$1/F$", models=("MobileNetV2",),

@@ -28,7 +28,7 @@ _ALL = "(all)"
 _TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
 
-def _colour(modality, model) -> str:
+def _color(modality, model) -> str:
     return MODEL_COLORS.get(model, TASK_COLORS.get(modality, "#444444"))
 
 
@@ -49,7 +49,7 @@ def zoo_tables(curves: pd.DataFrame | None = None, *, fit_points: int = 48):
         ``points``: one row per measured point with its curve's keys, the fitted value
         ``fit_mi`` and the collapse coordinates ``z, y`` (NaN for unconstrained fits).
         ``fits``: one row per curve with ``u_bar, i_max`` (and errors), ``r_squared``,
-        ``constrained`` and ``colour``.  ``lines``: one row per curve with the fitted law as
+        ``constrained`` and ``color``.  ``lines``: one row per curve with the fitted law as
         lists ``xs, ys``.
 
     Examples
@@ -93,7 +93,7 @@ def zoo_tables(curves: pd.DataFrame | None = None, *, fit_points: int = 48):
                               "xs": grid.tolist(), "ys": fit.predict(grid).tolist()})
     points = pd.concat(point_rows, ignore_index=True)
     fits = fits.drop(columns="fit").assign(
-        colour=[_colour(m, mo) for m, mo in zip(fits["modality"], fits["model"], strict=True)]
+        color=[_color(m, mo) for m, mo in zip(fits["modality"], fits["model"], strict=True)]
     )
     lines = pd.DataFrame(line_rows)
     return points, fits, lines
@@ -126,7 +126,7 @@ def zoo_layout(points: pd.DataFrame, fits: pd.DataFrame, lines: pd.DataFrame, *,
         sub = info.reindex(idx)
         return frame.assign(
             u_bar=sub["u_bar"].to_numpy(), i_max=sub["i_max"].to_numpy(),
-            r2=sub["r_squared"].to_numpy(), colour=sub["colour"].to_numpy(),
+            r2=sub["r_squared"].to_numpy(), color=sub["color"].to_numpy(),
             modality=sub["modality"].to_numpy(), model=sub["model"].to_numpy(),
         )
 
@@ -137,7 +137,7 @@ def zoo_layout(points: pd.DataFrame, fits: pd.DataFrame, lines: pd.DataFrame, *,
         size_label=lambda d: np.where(d["size"] > 0, d["size"].map("{:,.0f}".format), "—")
     )
     numeric = ["x", "mi", "fit_mi", "z", "y", "u_bar", "i_max", "r2"]  # sent as binary arrays
-    text = ["curve", "task", "model", "modality", "size_label", "colour"]
+    text = ["curve", "task", "model", "modality", "size_label", "color"]
     pts_src = ColumnDataSource(data={
         **{c: pts[c].to_numpy(dtype=np.float32) for c in numeric},
         **{c: pts[c].tolist() for c in text},
@@ -157,9 +157,9 @@ def zoo_layout(points: pd.DataFrame, fits: pd.DataFrame, lines: pd.DataFrame, *,
     curves_fig = figure(width=width, height=height, x_axis_type="log", title="Noise curves",
                         x_axis_label="signal-to-noise power x (UMIs per cell, 1/σ², …)",
                         y_axis_label="auxiliary MI (bits)", tools=_TOOLS)
-    fit_r = curves_fig.multi_line("xs", "ys", source=lns_src, view=lns_view, line_color="colour",
+    fit_r = curves_fig.multi_line("xs", "ys", source=lns_src, view=lns_view, line_color="color",
                                   line_width=1.6, line_alpha=0.8, line_dash="dashed")
-    pt_r = curves_fig.scatter("x", "mi", source=pts_src, view=pts_view, color="colour", size=5,
+    pt_r = curves_fig.scatter("x", "mi", source=pts_src, view=pts_view, color="color", size=5,
                               alpha=0.6)
     curves_fig.add_tools(HoverTool(renderers=[pt_r], tooltips=[
         ("curve", "@curve"), ("training size", "@size_label"), ("x", "@x{0,0.[000]}"),
@@ -174,7 +174,7 @@ def zoo_layout(points: pd.DataFrame, fits: pd.DataFrame, lines: pd.DataFrame, *,
                           y_axis_label="I − I_max (bits)", tools=_TOOLS)
     collapse_fig.line("z", "y", source=uni_src, color="black", line_width=2,
                       legend_label="universal curve")
-    c_r = collapse_fig.scatter("z", "y", source=pts_src, view=pts_view, color="colour", size=5,
+    c_r = collapse_fig.scatter("z", "y", source=pts_src, view=pts_view, color="color", size=5,
                                alpha=0.6)
     collapse_fig.add_tools(HoverTool(renderers=[c_r], tooltips=[
         ("curve", "@curve"), ("x", "@x{0,0.[000]}"), ("MI", "@mi{0.000} bits"),

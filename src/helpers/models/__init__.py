@@ -1,7 +1,9 @@
-"""The four cell representation models of the paper (Supplementary S.II, Tables S1–S3).
+"""The representation models of the book: the paper's four cell models (Supplementary S.II,
+Tables S1–S3), the protein language models (ESM2, three sizes) and the image models
+(MobileNetV3-Small, MobileNetV2); :func:`names` lists all nine.
 
-Every model is made by :func:`make_model`, fitted on training cells and then embeds any cells
-measured on the same genes::
+Every model is made by :func:`make_model` (``models.registry``), fitted on training samples
+and then embeds any samples measured alike; for the cell models::
 
     from helpers.models import make_model
     model = make_model("SCVI", profile="quick", seed=0)
@@ -63,6 +65,7 @@ from .registry import (
     SEQUENCE_MODEL_NAMES,
     get_model_class,
     make_model,
+    names,
 )
 from .tables import (
     PAPER_GENE_COUNTS,
@@ -80,6 +83,7 @@ __all__ = [
     "RepresentationModel",
     "make_model",
     "get_model_class",
+    "names",
     "RandomProjectionConfig",
     "RandomProjectionModel",
     "PCAConfig",

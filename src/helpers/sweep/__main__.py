@@ -1,7 +1,8 @@
-"""Command line of the sweeps: ``python -m helpers.sweep {plan,run} --task NAME ...``.
+"""Command line of the sweeps: ``python -m helpers.sweep {price,run} --task NAME ...``.
 
-``plan``
-    Print the jobs, training samples seen and estimated hours of a task's grid at a profile.
+``price`` (or ``plan``, its earlier name)
+    Print the jobs, training samples seen and estimated hours of a task's grid at a profile
+    (experimental design, cells × depth for a budget, is ``python -m helpers.plan``).
 ``run``
     Run a task's missing jobs into its results folder (serially or on a local Dask cluster).
 """
@@ -13,7 +14,7 @@ import sys
 
 from .. import profiles, tasks
 from .._cli import add_debug, guarded, positive_float
-from .cost import MEASURED_THROUGHPUT, plan
+from .cost import MEASURED_THROUGHPUT, price
 from .run import run
 
 
@@ -36,7 +37,8 @@ def main(argv=None) -> int:
         description="Plan or run the sweep of one task (see `hp.tasks.names()`).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    p_plan = sub.add_parser("plan", help="jobs, samples seen and estimated hours of a grid")
+    p_plan = sub.add_parser("price", aliases=["plan"],
+                            help="jobs, samples seen and estimated hours of a grid")
     p_run = sub.add_parser("run", help="run a task's missing jobs into its results folder")
     for p in (p_plan, p_run):
         p.add_argument("--task", required=True, choices=tasks.names(), help="task name")
@@ -52,20 +54,20 @@ def main(argv=None) -> int:
     p_run.add_argument("--backend", default="serial", choices=["serial", "dask"])
     p_run.add_argument("--results", help="results folder (default results/<task>)")
     args = parser.parse_args(argv)
-    target = p_plan if args.command == "plan" else p_run
+    target = p_plan if args.command in ("price", "plan") else p_run
     if args.models:
         spec = tasks.get(args.task)
         unknown = [m for m in args.models if m not in spec.models]
         if unknown:
             target.error(f"task {args.task!r} has no model(s) {unknown}; its models: "
                          f"{', '.join(spec.models)}")
-    return guarded(target, args, lambda: _plan(args) if args.command == "plan" else _run(args))
+    return guarded(target, args, lambda: _plan(args) if args.command in ("price", "plan") else _run(args))
 
 
 def _plan(args) -> int:
     rates = {**MEASURED_THROUGHPUT["nvidia-h200"], **dict(args.throughput)}
     n_samples = None if args.n_samples is None else int(args.n_samples)
-    table = plan(args.task, profile=args.profile, models=args.models, throughput=rates,
+    table = price(args.task, profile=args.profile, models=args.models, throughput=rates,
                  n_samples=n_samples)
     print(table.round(1).to_string())
     print(f"total: {int(table['jobs'].sum())} jobs, {table['hours'].sum():.1f} hours "

@@ -8,8 +8,8 @@ machine) or are given, e.g. the GPU measurements of :data:`MEASURED_THROUGHPUT`.
 
 From the command line::
 
-    python -m helpers.sweep plan --task sc_protein --profile paper
-    python -m helpers.sweep plan --task sc_protein --profile paper --throughput Geneformer=1440
+    python -m helpers.sweep price --task sc_protein --profile paper
+    python -m helpers.sweep price --task sc_protein --profile paper --throughput Geneformer=1440
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 from .. import profiles, splits, tasks
 from .jobs import grid
 
-__all__ = ["MEASURED_THROUGHPUT", "plan", "throughput_from_results"]
+__all__ = ["MEASURED_THROUGHPUT", "price", "throughput_from_results"]
 
 #: Training throughput (samples seen per second) measured for the ``paper`` configurations on
 #: one NVIDIA H200 (synthetic 12,000 cells × 20,000 genes, bf16 autocast), as recorded in the
@@ -58,7 +58,7 @@ def throughput_from_results(results: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def plan(
+def price(
     task, *, profile: str = "paper", models=None, throughput: dict[str, float] | None = None,
     n_samples: int | None = None,
 ) -> pd.DataFrame:
@@ -88,7 +88,7 @@ def plan(
 
     Examples
     --------
-    >>> table = plan("sc_protein", profile="paper", models=["SCVI"], n_samples=161_764,
+    >>> table = price("sc_protein", profile="paper", models=["SCVI"], n_samples=161_764,
     ...              throughput={"SCVI": 3200.0})
     >>> int(table.loc["SCVI", "jobs"])  # 10 levels x 10 sizes x 3 seeds
     300

@@ -146,7 +146,7 @@ def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None,
         The task's data (default: ``task.load(profile)``).
     n_samples
         Instead of ``data``: the dataset's size, to lay out the grid of data that are not at
-        hand (:func:`helpers.sweep.plan` prices the paper's grids so).  The pool is then the
+        hand (:func:`helpers.sweep.price` prices the paper's grids so).  The pool is then the
         samples outside a plain evaluation split, and levels that depend on the data (the
         thinning fractions of counts, which follow the mean depth) are the profile's number of
         them, indexed ``0, 1, …``.
