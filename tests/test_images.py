@@ -305,7 +305,7 @@ def test_paper_profile_path_with_pretrained_weights(tiny_manifest):
     assert (frame["x"] == 0.25).all() and (frame["modality"] == "image").all()
     assert {"all classes · predicted", "Podocytes · predicted"} <= set(frame["signal"])
     assert frame["dataset"].iloc[0] == "tissuemnist"
-    curves = imaging.training_curves(frame.assign(task="t", model="m", level=2.0, size=30, seed=0))
+    curves = hp.sweep.histories(frame.assign(task="t", model="m", level=2.0, size=30, seed=0))
     assert curves["epoch"].tolist() == list(range(1, 31))
     assert frame["mi"].between(0, 3).all()
 

@@ -409,8 +409,7 @@ def test_pretrained_through_the_manifest(tmp_path, monkeypatch):
 
 def test_task_registered_and_probe_rows(monkeypatch):
     """The task spec's ingredients, and one job end to end on a tiny stand-in of its data."""
-    from helpers import probe, tasks
-    from helpers.models.esm2 import histories
+    from helpers import probe, sweep, tasks
 
     spec = tasks.get("seq_spike")
     assert spec.modality == "sequence" and spec.x_name == "true/error"
@@ -429,7 +428,7 @@ def test_task_registered_and_probe_rows(monkeypatch):
     assert rows[0]["signal"] == "lineage" and np.isfinite(rows[0]["mi"])
     assert rows[0]["n_parameters"] == model.n_parameters and rows[0]["embed_seconds"] > 0
     frame = pd.DataFrame([{**rows[0], "model": "ESM2-8M", "level": 0.01, "size": 156, "seed": 0}])
-    h = histories(frame)
+    h = sweep.histories(frame)
     assert list(h["step"]) == model.history_["step"]
     assert probe.latent_probe is not None
 

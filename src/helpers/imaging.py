@@ -20,14 +20,13 @@ the class label (``all classes``), the discrete MI of predicted with true labels
 (``all classes · predicted``) and, per class, the one-vs-all MI after balanced resampling,
 from the predicted labels (``<class> · predicted``) and, where asked, from the embedding
 (``<class>``: the TissueMNIST release's ``ova_mi_continuous``).  Each row also carries the
-model's training record (``history``, JSON), read back by :func:`training_curves`.  Their
+model's training record (``history``, JSON), read back by :func:`helpers.sweep.histories`.  Their
 released counterparts are :func:`helpers.tasks.published_points` and
 :func:`helpers.tasks.published_fits`, as for every task.
 """
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -39,19 +38,7 @@ __all__ = [
     "levels_caltech_pixelate",
     "levels_tissue_gaussian",
     "levels_tissue_pixelate",
-    "training_curves",
 ]
-
-
-def training_curves(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per job and epoch from the ``history`` column the label probe writes."""
-    keys = [c for c in ("task", "model", "level", "size", "seed", "x") if c in results]
-    frames = []
-    for _, row in results.dropna(subset=["history"]).drop_duplicates(keys).iterrows():
-        hist = pd.DataFrame(json.loads(row["history"]))
-        if len(hist):
-            frames.append(hist.assign(**{k: row[k] for k in keys}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _name(profile) -> str:

@@ -522,7 +522,7 @@ def plot_image_grid(data, noises, *, n_examples: int = 2, seed: int = 0, label_f
 def plot_training_curves(curves, *, level_name="level", title=None):
     """Training loss and validation accuracy per epoch, one line per noise level (the
     ``epoch, train_loss, val_accuracy, level`` columns of
-    :func:`helpers.imaging.training_curves`)."""
+    :func:`helpers.sweep.histories`)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     levels = sorted(curves["level"].unique())
     cmap = mpl.colormaps["viridis"]

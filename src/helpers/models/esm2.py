@@ -54,7 +54,6 @@ __all__ = [
     "esm_config",
     "pretrained_dir",
     "SWEEP_MODELS",
-    "histories",
     "tokenize",
 ]
 
@@ -485,23 +484,3 @@ def _sized(size: str) -> type[ESM2Model]:
 
 
 ESM2_8M, ESM2_35M, ESM2_150M = (_sized(s) for s in ESM2_SIZES)
-
-
-def histories(results):
-    """The training histories that :func:`probe` stored in result rows, one row per recorded
-    step: ``model, level, size, seed, step, train_loss, val_loss, seconds``."""
-    import json
-
-    import pandas as pd
-
-    frames = []
-    for _, row in results.iterrows():
-        if not isinstance(row.get("history"), str):
-            continue
-        h = pd.DataFrame(json.loads(row["history"]))
-        frames.append(h.assign(model=row["model"], level=row["level"], size=row["size"],
-                               seed=row["seed"]))
-    if not frames:
-        return pd.DataFrame(columns=["model", "level", "size", "seed", "step", "train_loss",
-                                     "val_loss", "seconds"])
-    return pd.concat(frames, ignore_index=True)

@@ -44,6 +44,7 @@ __all__ = [
     "fit",
     "fit_and_save",
     "full_depth_mi",
+    "histories",
     "run",
     "run_job",
     "summarise",
@@ -422,6 +423,32 @@ def fit_and_save(results: pd.DataFrame, out=None) -> tuple[pd.DataFrame, pd.Data
     for name, fits in (("noise_law_fits", noise_fits), ("cell_law_fits", cell_fits)):
         write_csv_atomic(fits.drop(columns="fit", errors="ignore"), Path(out) / f"{name}.csv")
     return noise_fits, cell_fits, summarise(results, noise_fits)
+
+
+def histories(results: pd.DataFrame) -> pd.DataFrame:
+    """The training records that probes store in result rows (the ``history`` column, JSON:
+    :func:`helpers.probe.label_probe`, :func:`helpers.probe.sequence_probe`), one row per job
+    and recorded epoch or step, with the job's ``task, model, level, size, seed, x`` where the
+    results have them.  A job that wrote several rows (one per signal) counts once.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"model": ["m", "m"], "level": [1.0, 1.0], "signal": ["a", "b"],
+    ...                      "history": ['{"epoch": [1, 2], "loss": [0.9, 0.5]}'] * 2})
+    >>> histories(rows)
+       epoch  loss model  level
+    0      1   0.9     m    1.0
+    1      2   0.5     m    1.0
+    """
+    keys = [c for c in ("task", "model", "level", "size", "seed", "x") if c in results]
+    frames = []
+    if "history" in results:
+        recorded = results[results["history"].map(lambda v: isinstance(v, str))]
+        for _, row in recorded.drop_duplicates(keys or None).iterrows():
+            hist = pd.DataFrame(json.loads(row["history"]))
+            if len(hist):
+                frames.append(hist.assign(**{k: row[k] for k in keys}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=keys)
 
 
 def full_depth_mi(data, signal: str, *, model: str = "PCA", seed: int = 0) -> float:
