@@ -1,4 +1,13 @@
-r"""The joint law of cells × depth: its forms, the fit, and the choice of form (BIC)."""
+r"""The joint law of cells × depth: its forms, the fit, and the choice of form (BIC).
+
+Why not lmfit, as the noise and cell-number laws: the joint fit works on one parameter vector
+θ on the optimiser's scale (logs of the positive parameters), started from the optimum of the
+nested form below it (so a richer form never fits worse), and its covariance must be on that
+scale, because the planner draws θ from it (:meth:`JointLawFit.sample_params`).  lmfit would
+call the same optimiser (``method="least_squares"`` is scipy's trust-region reflective
+:func:`scipy.optimize.least_squares`, used here directly) but report its covariance on its own
+internal bound transform; working on θ keeps starts, bounds and covariance on one scale.
+"""
 
 from __future__ import annotations
 
