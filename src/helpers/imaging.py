@@ -27,10 +27,10 @@ released counterparts are :func:`helpers.tasks.published_points` and
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
+from . import profiles
 
 __all__ = [
     "effective_resolution",
@@ -43,8 +43,6 @@ __all__ = [
 
 def _name(profile) -> str:
     """The base profile whose grid a profile or variant sweeps (``quick-factorial``: quick's)."""
-    from . import profiles
-
     return profiles.base_of(profile)
 
 
@@ -52,9 +50,9 @@ def _sigma_grid(lo: float, hi: float, n: int) -> tuple[float, ...]:
     return tuple(float(f"{v:.6g}") for v in np.logspace(lo, hi, n))
 
 
-def levels_tissue_gaussian(data, profile) -> tuple[float, ...]:
-    """σ on the paper's logspace(−2, 2) grid: 10 levels at paper, 6 at quick, 3 at smoke."""
-    return _sigma_grid(-2, 2, {"smoke": 3, "quick": 6}.get(_name(profile), 10))
+#: σ on the paper's logspace(−2, 2) grid: 10 levels at paper, 6 at quick, 3 at smoke.
+levels_tissue_gaussian = profiles.PerProfile(
+    {"smoke": _sigma_grid(-2, 2, 3), "quick": _sigma_grid(-2, 2, 6), "paper": _sigma_grid(-2, 2, 10)})
 
 
 def levels_tissue_pixelate(data, profile) -> tuple[float, ...]:
@@ -67,9 +65,9 @@ def levels_tissue_pixelate(data, profile) -> tuple[float, ...]:
     return divisors if name == "quick" else divisors[::2]
 
 
-def levels_caltech_gaussian(data, profile) -> tuple[float, ...]:
-    """σ on the Caltech101 notebook's logspace(−1, 2, 10) grid (fewer at smoke/quick)."""
-    return _sigma_grid(-1, 2, {"smoke": 3, "quick": 6}.get(_name(profile), 10))
+#: σ on the Caltech101 notebook's logspace(−1, 2, 10) grid (fewer at smoke/quick).
+levels_caltech_gaussian = profiles.PerProfile(
+    {"smoke": _sigma_grid(-1, 2, 3), "quick": _sigma_grid(-1, 2, 6), "paper": _sigma_grid(-1, 2, 10)})
 
 
 #: The side of the paper profile's Caltech101 images (the notebook resizes them to 240 × 240),

@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, replace
 
 import pandas as pd
 
-__all__ = ["NAMES", "VARIANTS", "Profile", "base_of", "factorial", "get", "table"]
+__all__ = ["NAMES", "VARIANTS", "PerProfile", "Profile", "base_of", "factorial", "get", "table"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,37 @@ def base_of(profile: str | Profile) -> str:
     ('quick', 'paper', 'smoke')
     """
     return get(profile).base
+
+
+@dataclass(frozen=True)
+class PerProfile:
+    """A task's noise levels as data: one tuple per base profile, read through
+    :func:`base_of` (a variant gets its base's), in the shape of a task's ``levels(data,
+    profile)``.
+
+    Examples
+    --------
+    >>> levels = PerProfile({"smoke": (1.0, 0.1), "quick": (1.0, 0.3, 0.1), "paper": (1.0,)})
+    >>> levels(None, "quick-factorial"), levels(None, get("smoke"))
+    ((1.0, 0.3, 0.1), (1.0, 0.1))
+    """
+
+    table: dict
+
+    def __post_init__(self):
+        missing = sorted(set(NAMES) - set(self.table))
+        if missing:
+            msg = f"PerProfile needs levels for every base profile; missing {missing}."
+            raise ValueError(msg)
+        object.__setattr__(self, "table", {k: tuple(float(v) for v in vals)
+                                           for k, vals in self.table.items()})
+
+    def __call__(self, data, profile) -> tuple[float, ...]:
+        del data  # the task interface: these levels do not depend on the data
+        return self.table[base_of(profile)]
+
+    def __hash__(self):
+        return hash(tuple(sorted(self.table.items())))
 
 
 def factorial(profile: str | Profile) -> Profile:

@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import profiles
+
 __all__ = [
     "AMINO_ACIDS",
     "BLOCK_SEQUENCES",
@@ -273,33 +275,16 @@ def corrupt(data, level: float, *, seed: int = 0):
     return data.with_sequences(noisy), substitution_x(level)
 
 
-def levels(data, profile) -> tuple[float, ...]:
-    """Substitution rates of a sweep at ``profile`` (a name or a ``helpers.profiles.Profile``),
-    cleanest first.
-
-    ``paper``: the authors' ten, ``(1 − p)/p ∈ logspace(−3, 6, 10)``.  ``quick``: seven with
-    ``(1 − p)/p`` at 10⁶, 10⁴ and every half decade from 10³ down to 10, where the curve of
-    the quick data turns.  ``smoke``: three.  ``data`` is not used (the task interface).
-
-    Examples
-    --------
-    >>> [round(substitution_x(r)) for r in levels(None, "quick")]
-    [1000000, 10000, 1000, 316, 100, 32, 10]
-    """
-    del data
-    from .. import profiles
-
-    name = profiles.base_of(profile)  # a variant sweeps its base profile's rates
-    if name == "paper":
-        rates = substitution_grid()[::-1]
-    elif name == "quick":
-        rates = rates_for_x(10.0 ** np.array([6.0, 4.0, 3.0, 2.5, 2.0, 1.5, 1.0]))
-    elif name == "smoke":
-        rates = rates_for_x([1e5, 300.0, 10.0])
-    else:
-        msg = f"profile must be 'smoke', 'quick' or 'paper', got {profile!r}"
-        raise ValueError(msg)
-    return tuple(float(r) for r in rates)
+#: Substitution rates of a sweep per base profile, cleanest first (the task's ``levels``):
+#: ``paper`` the authors' ten, ``(1 − p)/p ∈ logspace(−3, 6, 10)``; ``quick`` seven, with
+#: ``(1 − p)/p`` at 10⁶, 10⁴ and every half decade from 10³ down to 10, where the curve of the
+#: quick data turns; ``smoke`` three.  ``[round(substitution_x(r)) for r in levels(None,
+#: "quick")]`` is ``[1000000, 10000, 1000, 316, 100, 32, 10]``.
+levels = profiles.PerProfile({
+    "paper": tuple(substitution_grid()[::-1]),
+    "quick": tuple(rates_for_x(10.0 ** np.array([6.0, 4.0, 3.0, 2.5, 2.0, 1.5, 1.0]))),
+    "smoke": tuple(rates_for_x([1e5, 300.0, 10.0])),
+})
 
 
 def tolerance(fits, *, rate: float = 1e-3, fraction: float = 0.9, by: str = "model"):
