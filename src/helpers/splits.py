@@ -43,9 +43,13 @@ __all__ = [
     "training_subset",
     "training_subsets",
     "validation_split",
+    "VALIDATION_FRACTION",
 ]
 
 _EVAL, _TRAIN, _VAL = 1, 2, 3  # purposes, mixed into the seed
+
+#: Fraction of a job's training samples held out for validation (early stopping), Table S2.
+VALIDATION_FRACTION = 0.2
 
 
 def _rng(seed: int, purpose: int) -> np.random.Generator:
@@ -286,7 +290,7 @@ def training_subsets(
     }
 
 
-def fit_size(n: int, *, fraction: float = 0.2) -> int:
+def fit_size(n: int, *, fraction: float = VALIDATION_FRACTION) -> int:
     """How many of ``n`` training cells :func:`validation_split` leaves for fitting.
 
     Examples
@@ -298,7 +302,7 @@ def fit_size(n: int, *, fraction: float = 0.2) -> int:
 
 
 def validation_split(
-    train_idx, *, fraction: float = 0.2, seed: int
+    train_idx, *, fraction: float = VALIDATION_FRACTION, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split training cells into fit and validation cells (80/20 by default, Table S2).
 

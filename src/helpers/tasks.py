@@ -549,6 +549,12 @@ def describe(task: str | TaskSpec, data, *, profile: str = "quick") -> pd.Series
     spec = get(task)
     source = spec.source(profile)
     out = {"samples": len(data)}
+    if spec.modality == "image":
+        out = {"dataset": data.uns.get("name", source.note), "images": len(data),
+               "classes": len(data.classes),
+               "image (C x H x W)": " x ".join(map(str, data.shape[1:])),
+               "pixel range": f"{data.images.min():.2f} … {data.images.max():.2f}"}
+        return pd.Series(out, name=spec.title)
     if spec.modality == "cell":
         umis = np.asarray(data.X.sum(axis=1)).ravel()
         out |= {"genes": data.n_vars, "median UMIs per cell": float(np.median(umis))}

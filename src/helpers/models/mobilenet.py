@@ -253,6 +253,28 @@ class _MobileNet(BaseModel):
     def _n_parameters(self) -> int:
         return sum(p.numel() for p in self.net_.parameters() if p.requires_grad)
 
+    def describe(self) -> dict:
+        """The settings and architecture facts a chapter quotes: ``epochs``, ``lr``,
+        ``batch_size``, ``embed_dim`` (the probed layer's width) and ``bn_momentum``
+        (torchvision's batch-norm momentum for this network, read from an untrained one).
+
+        Examples
+        --------
+        >>> from helpers.models import make_model
+        >>> facts = make_model("MobileNetV3", profile="quick").describe()
+        >>> facts["embed_dim"], facts["bn_momentum"]
+        (1024, 0.01)
+        """
+        import torch
+        from torchvision import models
+
+        cfg = self.config
+        ctor = models.mobilenet_v3_small if cfg.arch == "v3_small" else models.mobilenet_v2
+        net = ctor(weights=None)
+        momentum = next(m.momentum for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        return {"epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size,
+                "embed_dim": _EMBED_DIM[cfg.arch], "bn_momentum": momentum}
+
     def _check_fitted(self) -> None:
         if self.net_ is None:
             msg = f"{self.name} model is not fitted yet: call .fit(data) first"

@@ -238,6 +238,11 @@ class ImageCorruption:
         """``"sigma"`` or ``"factor"``."""
         return "sigma" if self.kind == "gaussian" else "factor"
 
+    @property
+    def label(self) -> str:
+        """The noise as figures name it: ``"Gaussian"`` or ``"Pixelation"``."""
+        return "Gaussian" if self.kind == "gaussian" else "Pixelation"
+
     def apply(self, images, level, *, seed: int) -> np.ndarray:
         """The corruption on a bare ``N × C × H × W`` array."""
         if self.kind == "gaussian":
