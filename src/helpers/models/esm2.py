@@ -147,6 +147,33 @@ def pretrained_dir(checkpoint: str) -> Path:
     return fetch_group(f"esm2/{checkpoint}/")
 
 
+def _esm2_profiles() -> dict[tuple[str, str], dict]:
+    """What each (profile, size) sets of :class:`ESM2Config`: ``paper`` the released
+    checkpoints' shapes; ``quick`` and ``smoke`` small stand-ins trained from scratch, the
+    larger paper size getting the larger stand-in."""
+    table = {}
+    for size, (checkpoint, layers, hidden, heads, ffn) in ESM2_SIZES.items():
+        table["paper", size] = {"checkpoint": checkpoint, "num_hidden_layers": layers,
+                                "hidden_size": hidden, "num_attention_heads": heads,
+                                "intermediate_size": ffn}
+        scale = {"8M": 1, "35M": 2, "150M": 3}[size]
+        common = {"checkpoint": None, "embed_max_length": None, "pool_special_tokens": False,
+                  "loss_on_all_tokens": False, "lr": 1e-3, "eval_batch_size": 64,
+                  "n_threads": 1, "batch_size": 16}
+        table["quick", size] = {**common, "num_hidden_layers": 1 + scale,
+                                "hidden_size": 32 * scale, "num_attention_heads": 4,
+                                "intermediate_size": 64 * scale, "crop_length": 128,
+                                "epochs": 6, "eval_every": 10}
+        table["smoke", size] = {**common, "num_hidden_layers": 1, "hidden_size": 16 * scale,
+                                "num_attention_heads": 2, "intermediate_size": 32 * scale,
+                                "crop_length": 64, "epochs": 1, "eval_every": 5}
+    return table
+
+
+#: See :func:`_esm2_profiles`.
+ESM2_PROFILES = _esm2_profiles()
+
+
 @dataclass(frozen=True)
 class ESM2Config:
     """Hyperparameters of the ESM2 fine-tuning (Supplementary Table S5) and of the stand-ins.
@@ -189,23 +216,7 @@ class ESM2Config:
         if size not in ESM2_SIZES:
             msg = f"size must be one of {sorted(ESM2_SIZES)}, got {size!r}"
             raise ValueError(msg)
-        checkpoint, layers, hidden, heads, ffn = ESM2_SIZES[size]
-        if profile == "paper":
-            return cls(size=size, checkpoint=checkpoint, num_hidden_layers=layers,
-                       hidden_size=hidden, num_attention_heads=heads, intermediate_size=ffn,
-                       profile=profile, seed=seed)
-        # stand-ins: the larger paper size gets the larger stand-in
-        scale = {"8M": 1, "35M": 2, "150M": 3}[size]
-        common = dict(size=size, checkpoint=None, embed_max_length=None,
-                      pool_special_tokens=False, loss_on_all_tokens=False, lr=1e-3,
-                      eval_batch_size=64, n_threads=1, profile=profile, seed=seed)
-        if profile == "quick":
-            return cls(num_hidden_layers=1 + scale, hidden_size=32 * scale,
-                       num_attention_heads=4, intermediate_size=64 * scale, crop_length=128,
-                       batch_size=16, epochs=6, eval_every=10, **common)
-        return cls(num_hidden_layers=1, hidden_size=16 * scale, num_attention_heads=2,
-                   intermediate_size=32 * scale, crop_length=64, batch_size=16, epochs=1,
-                   eval_every=5, **common)
+        return cls(size=size, **ESM2_PROFILES[profile, size], profile=profile, seed=seed)
 
     def esm_config(self):
         return esm_config(self.num_hidden_layers, self.hidden_size, self.num_attention_heads,

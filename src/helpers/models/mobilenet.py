@@ -50,6 +50,19 @@ WEIGHTS = {
 _EMBED_DIM = {"v3_small": 1024, "v2": 1280}
 
 
+#: What each (profile, architecture) sets of :class:`MobileNetConfig`: ``paper`` is Table S4
+#: (V3) or the Caltech101 notebooks (V2); ``smoke`` and ``quick`` train from scratch on the CPU.
+MOBILENET_PROFILES: dict[tuple[str, str], dict] = {
+    **{("smoke", arch): {"lr": 3e-3, "batch_size": 64, "epochs": 1, "n_threads": 1,
+                         "bn_recalibrate": 256} for arch in _EMBED_DIM},
+    **{("quick", arch): {"lr": 3e-3, "batch_size": 64, "epochs": 2, "n_threads": 1,
+                         "bn_recalibrate": 1024} for arch in _EMBED_DIM},
+    ("paper", "v3_small"): {"pretrained": True, "lr": 1e-3, "batch_size": 512, "epochs": 30},
+    ("paper", "v2"): {"pretrained": True, "n_outputs": 101, "lr": 1e-4, "batch_size": 128,
+                      "epochs": 5},
+}
+
+
 @dataclass(frozen=True)
 class MobileNetConfig:
     """Hyperparameters of a MobileNet classifier.
@@ -98,17 +111,10 @@ class MobileNetConfig:
     def for_profile(cls, profile: str = "quick", *, seed: int = 0, arch: str = "v3_small"):
         """Settings of a profile; ``paper`` is Table S4 (V3) or the Caltech101 notebooks (V2)."""
         check_profile(profile)
-        if profile == "smoke":
-            return cls(arch=arch, lr=3e-3, batch_size=64, epochs=1, n_threads=1,
-                       bn_recalibrate=256, profile=profile, seed=seed)
-        if profile == "quick":
-            return cls(arch=arch, lr=3e-3, batch_size=64, epochs=2, n_threads=1,
-                       bn_recalibrate=1024, profile=profile, seed=seed)
-        if arch == "v2":
-            return cls(arch=arch, pretrained=True, n_outputs=101, lr=1e-4, batch_size=128,
-                       epochs=5, profile=profile, seed=seed)
-        return cls(arch=arch, pretrained=True, lr=1e-3, batch_size=512, epochs=30,
-                   profile=profile, seed=seed)
+        if arch not in _EMBED_DIM:
+            msg = f"arch must be one of {sorted(_EMBED_DIM)}, got {arch!r}"
+            raise ValueError(msg)
+        return cls(arch=arch, **MOBILENET_PROFILES[profile, arch], profile=profile, seed=seed)
 
 
 class _MobileNet(BaseModel):

@@ -117,35 +117,7 @@ class GeneformerConfig:
     @classmethod
     def for_profile(cls, profile: str = "quick", *, seed: int = 0) -> GeneformerConfig:
         check_profile(profile)
-        if profile == "paper":
-            return cls(profile=profile, seed=seed)
-        if profile == "quick":
-            return cls(
-                max_len=16,
-                n_top_genes=500,
-                batch_size=32,
-                warmup_steps=10,
-                eval_steps=25,
-                eval_max_cells=200,
-                sample_budget=1e4,
-                max_epochs_cap=200,
-                n_threads=1,
-                profile=profile,
-                seed=seed,
-            )
-        return cls(
-            max_len=32,
-            n_top_genes=500,
-            batch_size=16,
-            warmup_steps=5,
-            eval_steps=10,
-            eval_max_cells=200,
-            sample_budget=1e3,
-            max_epochs_cap=4,
-            n_threads=1,
-            profile=profile,
-            seed=seed,
-        )
+        return cls(**GENEFORMER_PROFILES[profile], profile=profile, seed=seed)
 
     def bert_config(self, n_genes: int):
         """The ``transformers.BertConfig`` of this model for ``n_genes`` gene tokens."""
@@ -166,6 +138,18 @@ class GeneformerConfig:
             pad_token_id=PAD_TOKEN,
         )
 
+
+
+#: What each profile changes of :class:`GeneformerConfig` (``paper``: Tables S1/S2 as they are).
+GENEFORMER_PROFILES: dict[str, dict] = {
+    "paper": {},
+    "quick": {"max_len": 16, "n_top_genes": 500, "batch_size": 32, "warmup_steps": 10,
+              "eval_steps": 25, "eval_max_cells": 200, "sample_budget": 1e4,
+              "max_epochs_cap": 200, "n_threads": 1},
+    "smoke": {"max_len": 32, "n_top_genes": 500, "batch_size": 16, "warmup_steps": 5,
+              "eval_steps": 10, "eval_max_cells": 200, "sample_budget": 1e3, "max_epochs_cap": 4,
+              "n_threads": 1},
+}
 
 def resolve_deepspeed_config(
     source: str | os.PathLike | dict,
