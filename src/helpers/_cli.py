@@ -14,6 +14,17 @@ from .data import DataUnavailableError
 USER_ERRORS = (ValueError, TypeError, KeyError, OSError, TimeoutError, DataUnavailableError)
 
 
+def _finite(text: str, ok, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and ok(value)):
+        msg = f"{text!r} is not a finite number {what}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0.
 
@@ -26,14 +37,7 @@ def positive_float(text: str) -> float:
     ...
     argparse.ArgumentTypeError: 'nan' is not a finite number > 0
     """
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        msg = f"{text!r} is not a finite number > 0"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _finite(text, lambda v: v > 0, "> 0")
 
 
 def nonnegative_float(text: str) -> float:
@@ -44,14 +48,7 @@ def nonnegative_float(text: str) -> float:
     >>> nonnegative_float("0")
     0.0
     """
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        msg = f"{text!r} is not a finite number >= 0"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _finite(text, lambda v: v >= 0, ">= 0")
 
 
 def nonnegative_int(text: str) -> int:
