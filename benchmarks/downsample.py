@@ -84,7 +84,6 @@ def part_a(args):
     import anndata as ad
     import scanpy as sc
 
-    from helpers.noise import counts as noise
     from helpers.noise import downsample_counts, kernels, quality_grid
 
     print("\n=== A. in-memory throughput: helpers.noise vs scanpy.pp.downsample_counts ===")
