@@ -418,6 +418,9 @@ def test_duplicated_samples_warn_in_the_probe_and_are_dropped_by_apply(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         probe.latent_mi(x, y, seed=0)  # no copies: no warning
+        # thinned-out samples that embed alike: a few values, each shared by many samples
+        few = rng.integers(0, 30, 1200)
+        probe.latent_mi(np.c_[few, few % 7].astype(float), (few % 3).astype(float), seed=0)
     cells = _cells()
     doubled = ad.concat([cells, cells[:150]], index_unique="-")
     with pytest.warns(UserWarning, match="150 cell"):
