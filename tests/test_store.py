@@ -254,7 +254,7 @@ def test_claims_are_exclusive_and_released(tmp_path):
 
 def test_lock_of_a_dead_process_is_broken(tmp_path):
     store = Store(tmp_path)
-    lock = store._lock_path(_job())
+    lock = store.lock_path(_job())
     lock.write_text(json.dumps({"host": socket.gethostname(), "pid": _dead_pid(), "token": "x"}))
     assert not store.claimed(_job())
     assert store.claim(_job()) and json.loads(lock.read_text())["pid"] == os.getpid()
@@ -264,7 +264,7 @@ def test_lock_of_a_dead_process_is_broken(tmp_path):
 
 def test_remote_lock_is_stale_only_when_not_refreshed(tmp_path):
     store = Store(tmp_path, stale_after=60)
-    lock = store._lock_path(_job())
+    lock = store.lock_path(_job())
     lock.write_text(json.dumps({"host": "elsewhere", "pid": 1, "token": "x"}))
     assert not store.claim(_job())  # fresh: its holder's heartbeat keeps it young
     os.utime(lock, (time.time() - 120, time.time() - 120))

@@ -576,17 +576,7 @@ class Store:
         fields = job_fields(job)
         key = job_id(fields)
         records = _plain_rows(rows)
-        for i, row in enumerate(records):
-            clash = sorted(set(row) & set(fields))
-            if clash:
-                msg = f"Row {i} repeats the job's field(s) {clash}; a row may not override its job."
-                raise ValueError(msg)
-            for column, value in row.items():
-                why = _bad_value(value)
-                if why is not None:
-                    raise ValueError(f"Row {i} column {column!r} is {why}.")
-        if self.validate is not None:
-            self.validate(fields, records)
+        _check_records(fields, records, self.validate)
         path = self.path(key)
         if path.is_file():
             try:
@@ -672,8 +662,7 @@ class Store:
             self._cache.pop(src, None)
         return moved
 
-    def frame(self, jobs: Iterable[Any] | None = None, *, damaged: str = "raise",
-              where: Callable[[dict], bool] | None = None) -> pd.DataFrame:
+    def frame(self, jobs: Iterable[Any] | None = None, *, damaged: str = "raise") -> pd.DataFrame:
         """Every row of every shard, with the job's fields as typed columns.
 
         Parameters
@@ -684,8 +673,6 @@ class Store:
         damaged
             ``"raise"``: a damaged shard is an error; ``"skip"``: it is left out with a
             warning naming it (one damaged file never hides the others' rows).
-        where
-            Keep only the shards whose job fields pass this test (e.g. one task's).
 
         Raises
         ------
@@ -709,8 +696,6 @@ class Store:
             except CorruptShardError as err:
                 bad.append(str(err))
                 continue
-            if where is not None and not where(doc["job"]):
-                continue
             job_cols.update(dict.fromkeys(doc["job"]))
             for row in doc["rows"]:
                 row_cols.update(dict.fromkeys(row))
@@ -731,55 +716,62 @@ class Store:
     # claims ---------------------------------------------------------------------------------
     def lock_path(self, job: Any) -> Path:
         """File of a job's lock (``<folder>/.locks/<id>.lock``)."""
-        return self._lock_path(job)
-
-    def _lock_path(self, job: Any) -> Path:
         key = job if isinstance(job, str) else job_id(job)
         return self._locks / f"{key}.lock"
+
+    @staticmethod
+    def _read_lock(lock: Path) -> tuple[float, dict | None] | None:
+        """``(age in seconds, contents)`` of a lock file, contents None when it is no lock
+        (edited, half-written, any other content); None when there is no such file."""
+        try:
+            age = time.time() - lock.stat().st_mtime
+            info = json.loads(lock.read_text())
+            if not isinstance(info, dict) or not {"host", "pid"} <= set(info):
+                info = None
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError, RecursionError):
+            info = None
+        return age, info
 
     def _stale(self, lock: Path) -> bool:
         """Whether a lock is abandoned: its holder on this machine is dead, or its heartbeat
         (the file's time stamp, refreshed every :data:`HEARTBEAT_S`) stopped ``stale_after``
         seconds ago, here or elsewhere (a hung holder, a reused pid).  A lock file that is not
         a lock (edited, half-written, any content) is abandoned once it is a few seconds old."""
-        try:
-            age = time.time() - lock.stat().st_mtime
-            info = json.loads(lock.read_text())
-            host, pid = str(info["host"]), info["pid"]
-        except FileNotFoundError:
+        state = self._read_lock(lock)
+        if state is None:
             return False
-        except (ValueError, KeyError, TypeError, OSError, RecursionError):
-            try:
-                return time.time() - lock.stat().st_mtime > _GRACE_S
-            except FileNotFoundError:
-                return False
+        age, info = state
+        if info is None:
+            return age > _GRACE_S
         if age > self.stale_after:
             return True
-        return host == _HOST and not _pid_alive(pid)
+        return str(info["host"]) == _HOST and not _pid_alive(info["pid"])
 
     def holder(self, job: Any) -> str | None:
         """Who holds a job's lock, in words (``"host:pid since 10:04:31, beat 12 s ago"``), or
         None when nobody does."""
-        lock = self._lock_path(job)
-        try:
-            age = time.time() - lock.stat().st_mtime
-            info = json.loads(lock.read_text())
-            since = time.strftime("%H:%M:%S", time.localtime(float(info["since"])))
-            return f"{info['host']}:{info['pid']} since {since}, beat {age:.0f} s ago"
-        except FileNotFoundError:
+        lock = self.lock_path(job)
+        state = self._read_lock(lock)
+        if state is None:
             return None
-        except (ValueError, KeyError, TypeError, OSError, RecursionError):
+        age, info = state
+        try:
+            since = time.strftime("%H:%M:%S", time.localtime(float(info["since"])))
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
             return f"an unreadable lock file {lock.name}"
+        return f"{info['host']}:{info['pid']} since {since}, beat {age:.0f} s ago"
 
     def claim(self, job: Any) -> bool:
         """Take the job's lock (``O_CREAT | O_EXCL``); False when someone alive holds it.
 
         An abandoned lock (its process on this machine dead, or its heartbeat stopped for
-        ``stale_after`` seconds anywhere, or a file that is no lock) is broken and taken.  While held, a background thread refreshes
-        the lock's time stamp.  Locks only avoid duplicate work: a job has one shard whoever
-        writes it.
+        ``stale_after`` seconds anywhere, or a file that is no lock) is broken and taken.
+        While held, a background thread refreshes the lock's time stamp.  Locks only avoid
+        duplicate work: a job has one shard whoever writes it.
         """
-        lock = self._lock_path(job)
+        lock = self.lock_path(job)
         token = secrets.token_hex(8)
         body = json.dumps({"host": _HOST, "pid": os.getpid(), "token": token,
                            "since": time.time()})
@@ -806,7 +798,7 @@ class Store:
 
     def release(self, job: Any) -> None:
         """Drop the job's lock if this store object claimed it."""
-        lock = self._lock_path(job)
+        lock = self.lock_path(job)
         token = self._tokens.pop(lock, None)
         if token is None:
             return
@@ -819,7 +811,7 @@ class Store:
 
     def claimed(self, job: Any) -> bool:
         """Whether a live holder has the job's lock."""
-        lock = self._lock_path(job)
+        lock = self.lock_path(job)
         return lock.exists() and not self._stale(lock)
 
 
@@ -845,6 +837,23 @@ def _bad_value(value: Any) -> str | None:
     return f"a {type(value).__name__}, not a scalar"
 
 
+def _check_records(job: dict, rows: list, validate: Callable | None) -> None:
+    """The values a store writes and reads back: scalars only (int64 at most), no row repeating
+    its job's fields, and the store's ``validate`` schema; a ValueError says what is wrong."""
+    for where, values in [("job", job), *((f"row {i}", r) for i, r in enumerate(rows))]:
+        for key, value in values.items():
+            why = _bad_value(value)
+            if why is not None:
+                raise ValueError(f"{where} field {key!r} is {why}.")
+    for i, row in enumerate(rows):
+        clash = sorted(set(row) & set(job))
+        if clash:
+            msg = f"row {i} repeats the job's field(s) {clash}; a row may not override its job."
+            raise ValueError(msg)
+    if validate is not None:
+        validate(job, rows)
+
+
 def _parse_shard(path: Path, data: bytes, validate: Callable | None = None) -> dict:
     if not data.strip():
         raise CorruptShardError(f"Shard {path} is empty ({len(data)} bytes).")
@@ -866,27 +875,11 @@ def _parse_shard(path: Path, data: bytes, validate: Callable | None = None) -> d
         )
     if not isinstance(job, dict):
         raise CorruptShardError(f"Shard {path} has no job.")
-    for where, values in [("job", job), *((f"row {i}", r) for i, r in enumerate(rows))]:
-        for key, value in values.items():
-            why = _bad_value(value)
-            if why is not None:
-                raise CorruptShardError(f"Shard {path}: {where} field {key!r} is {why}.")
     try:
+        _check_records(job, rows, validate)
         ok = job_id(job) == doc.get("id") and path.stem == doc.get("id")
-    except (TypeError, ValueError):
-        ok = False
+    except (TypeError, ValueError) as err:
+        raise CorruptShardError(f"Shard {path}: {err}") from None
     if not ok:
         raise CorruptShardError(f"Shard {path}: its job does not match its id or file name.")
-    for i, row in enumerate(rows):
-        clash = sorted(set(row) & set(job))
-        if clash:
-            raise CorruptShardError(
-                f"Shard {path}: row {i} repeats the job's field(s) {clash}; a row may not "
-                "override its job."
-            )
-    if validate is not None:
-        try:
-            validate(job, rows)
-        except (TypeError, ValueError) as err:
-            raise CorruptShardError(f"Shard {path}: {err}") from None
     return doc
