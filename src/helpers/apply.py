@@ -464,9 +464,7 @@ def noise_scaling(
         raise ValueError(msg)
     if embed is not None:
         tasks.check_name(embed_name, what="embed_name")
-        taken = {m.lower() for m in (*known, *models, *_models.SEQUENCE_MODEL_NAMES,
-                                     *_models.IMAGE_MODEL_NAMES)}
-        if embed_name.lower() in taken:
+        if embed_name.lower() in {m.lower() for m in _models.names()}:
             msg = (f"embed_name={embed_name!r} is the name of one of the book's models; name "
                    "your embedding otherwise, so that its results are never mistaken for it.")
             raise ValueError(msg)

@@ -51,8 +51,10 @@ def _sigma_grid(lo: float, hi: float, n: int) -> tuple[float, ...]:
 
 
 #: σ on the paper's logspace(−2, 2) grid: 10 levels at paper, 6 at quick, 3 at smoke.
-levels_tissue_gaussian = profiles.PerProfile(
-    {"smoke": _sigma_grid(-2, 2, 3), "quick": _sigma_grid(-2, 2, 6), "paper": _sigma_grid(-2, 2, 10)})
+levels_tissue_gaussian = profiles.PerProfile({
+    "smoke": _sigma_grid(-2, 2, 3), "quick": _sigma_grid(-2, 2, 6),
+    "paper": _sigma_grid(-2, 2, 10),
+})
 
 
 def levels_tissue_pixelate(data, profile) -> tuple[float, ...]:
@@ -66,8 +68,10 @@ def levels_tissue_pixelate(data, profile) -> tuple[float, ...]:
 
 
 #: σ on the Caltech101 notebook's logspace(−1, 2, 10) grid (fewer at smoke/quick).
-levels_caltech_gaussian = profiles.PerProfile(
-    {"smoke": _sigma_grid(-1, 2, 3), "quick": _sigma_grid(-1, 2, 6), "paper": _sigma_grid(-1, 2, 10)})
+levels_caltech_gaussian = profiles.PerProfile({
+    "smoke": _sigma_grid(-1, 2, 3), "quick": _sigma_grid(-1, 2, 6),
+    "paper": _sigma_grid(-1, 2, 10),
+})
 
 
 #: The side of the paper profile's Caltech101 images (the notebook resizes them to 240 × 240),

@@ -43,15 +43,16 @@ __all__ = [
     "builtin",
     "check_name",
     "count_levels",
+    "describe",
     "get",
     "holdout",
+    "is_registered",
     "names",
+    "on_replace",
     "published_fits",
     "published_points",
-    "is_registered",
-    "on_replace",
+    "qualified_name",
     "register",
-    "describe",
     "table",
     "temporary",
     "unregister",
@@ -288,15 +289,33 @@ class TaskSpec:
         return _read(self, base)  # a spec that is not (or no longer) registered: not cached
 
 
-def _qualified(fn) -> str:
-    """``module.qualname`` of a function (a ``functools.partial`` with its bound arguments)."""
+def qualified_name(fn, *, module: bool = True, render=repr) -> str:
+    """The name of a function as identities record it: ``module.qualname`` (``qualname``
+    alone with ``module=False``); a ``functools.partial`` adds its bound arguments, each
+    written by ``render``.
+
+    Examples
+    --------
+    >>> import functools
+    >>> qualified_name(functools.partial(len, 3, key="x"))
+    "builtins.len(3, key='x')"
+    >>> qualified_name(functools.partial(len, 3), module=False)
+    'len(3)'
+    """
     if isinstance(fn, functools.partial):
-        bound = [_plain_repr(a) for a in fn.args]
-        bound += [f"{k}={_plain_repr(v)}" for k, v in sorted(fn.keywords.items())]
-        return f"{_qualified(fn.func)}({', '.join(bound)})"
-    module = getattr(fn, "__module__", None) or type(fn).__module__
+        bound = [render(a) for a in fn.args]
+        bound += [f"{k}={render(v)}" for k, v in sorted(fn.keywords.items())]
+        inner = qualified_name(fn.func, module=module, render=render)
+        return f"{inner}({', '.join(bound)})"
     name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
-    return f"{module}.{name}"
+    if not module:
+        return name
+    return f"{getattr(fn, '__module__', None) or type(fn).__module__}.{name}"
+
+
+def _qualified(fn) -> str:
+    """A task part's name in its identity: :func:`qualified_name`, options as plain values."""
+    return qualified_name(fn, render=lambda v: str(_plain_repr(v)))
 
 
 def _plain_repr(value) -> Any:

@@ -14,7 +14,11 @@ import pandas as pd
 from helpers._checks import check_seed
 
 __all__ = [
-    "SIGNAL_KINDS", "AuxiliarySignal", "auxiliary_signal", "clonal_pairs", "signal_kind",
+    "SIGNAL_KINDS",
+    "AuxiliarySignal",
+    "auxiliary_signal",
+    "clonal_pairs",
+    "signal_kind",
     "spatial_neighbour_pairs",
 ]
 

@@ -18,7 +18,14 @@ from .common import (
     _well_constrained,
 )
 
-__all__ = ['cell_law', 'cell_collapse', 'LINEAR_MODELS', 'cell_law_bounds', 'CellLawFit', 'fit_cell_law']
+__all__ = [
+    "cell_law",
+    "cell_collapse",
+    "LINEAR_MODELS",
+    "cell_law_bounds",
+    "CellLawFit",
+    "fit_cell_law",
+]
 
 
 def cell_law(n, n_sat, s, i_inf):

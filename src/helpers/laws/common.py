@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import lmfit
 import numpy as np
 
-__all__ = []
+__all__ = [
+]
 
 
 def _check_xy(x, y, *, name_x: str, positive_x: bool = False):

@@ -20,7 +20,15 @@ from .cell import CellLawFit, _profile_cell_law, cell_law
 from .common import _check_xy, _r_squared
 from .noise import NoiseLawFit, noise_law
 
-__all__ = ['JOINT_FORMS', 'JOINT_RULE', 'joint_law', 'joint_noise_params', 'JointLawFit', 'fit_joint_law', 'select_joint_form']
+__all__ = [
+    "JOINT_FORMS",
+    "JOINT_RULE",
+    "joint_law",
+    "joint_noise_params",
+    "JointLawFit",
+    "fit_joint_law",
+    "select_joint_form",
+]
 
 
 #: Candidate joint forms. Each is Eq. 1 in ``x`` with the cell-number law as its capacity,

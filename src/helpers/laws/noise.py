@@ -18,7 +18,17 @@ from .common import (
     _well_constrained,
 )
 
-__all__ = ['noise_law', 'invert_noise_law', 'UMI90_DEFINITIONS', 'umi90', 'universal_noise_curve', 'noise_collapse', 'NoiseLawFit', 'noise_flags', 'fit_noise_law']
+__all__ = [
+    "noise_law",
+    "invert_noise_law",
+    "UMI90_DEFINITIONS",
+    "umi90",
+    "universal_noise_curve",
+    "noise_collapse",
+    "NoiseLawFit",
+    "noise_flags",
+    "fit_noise_law",
+]
 
 
 def noise_law(x, u_bar, i_max):

@@ -8,7 +8,9 @@ import pandas as pd
 from .common import _r_squared
 from .joint import JOINT_FORMS, JOINT_RULE, _fit_chain, select_joint_form
 
-__all__ = ['cross_validate_joint']
+__all__ = [
+    "cross_validate_joint",
+]
 
 
 def cross_validate_joint(df: pd.DataFrame, by, *, forms=("naive", "coupled", "free"),

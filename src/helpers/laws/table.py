@@ -7,7 +7,9 @@ import pandas as pd
 from .cell import LINEAR_MODELS, fit_cell_law
 from .noise import fit_noise_law
 
-__all__ = ['fit_table']
+__all__ = [
+    "fit_table",
+]
 
 
 def fit_table(

@@ -31,7 +31,6 @@ model is fitted or counted.
 
 from __future__ import annotations
 
-
 from ._common import (
     BaseModel,
     NotFittedError,
@@ -58,7 +57,6 @@ from .linear import (
     normalize_log1p,
 )
 from .mobilenet import MobileNetConfig, MobileNetV2Config, MobileNetV2Model, MobileNetV3Model
-from .scvi_model import SCVIConfig, SCVIModel
 from .registry import (
     IMAGE_MODEL_NAMES,
     MODEL_NAMES,
@@ -67,6 +65,7 @@ from .registry import (
     make_model,
     names,
 )
+from .scvi_model import SCVIConfig, SCVIModel
 from .tables import (
     PAPER_GENE_COUNTS,
     PAPER_TABLE_S3,

@@ -10,8 +10,14 @@ from .linear import PCAModel, RandomProjectionModel
 from .mobilenet import MobileNetV2Model, MobileNetV3Model
 from .scvi_model import SCVIModel
 
-__all__ = ["IMAGE_MODEL_NAMES", "MODEL_NAMES", "SEQUENCE_MODEL_NAMES", "get_model_class",
-           "make_model", "names"]
+__all__ = [
+    "IMAGE_MODEL_NAMES",
+    "MODEL_NAMES",
+    "SEQUENCE_MODEL_NAMES",
+    "get_model_class",
+    "make_model",
+    "names",
+]
 
 #: Name → model class.
 MODELS: dict[str, type[BaseModel]] = {

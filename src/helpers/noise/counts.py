@@ -75,7 +75,17 @@ import pandas as pd
 from scipy import sparse
 
 from helpers._checks import check_seed
-from .kernels import BLOCK_ROWS, _canonical_csr, _check_dtype, _check_fraction, _check_matrix, _check_n_jobs, _map_blocks, thin_csr_rows
+
+from .kernels import (
+    BLOCK_ROWS,
+    _canonical_csr,
+    _check_dtype,
+    _check_fraction,
+    _check_matrix,
+    _check_n_jobs,
+    _map_blocks,
+    thin_csr_rows,
+)
 
 if TYPE_CHECKING:
     from anndata import AnnData

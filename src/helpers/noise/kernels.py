@@ -16,9 +16,15 @@ import numpy as np
 from numba import njit
 from scipy import sparse
 
-
-__all__ = ["BLOCK_ROWS", "NMAX", "SENTINEL", "bernoulli", "build_guide_tables", "guide_tables",
-           "thin_csr_rows"]
+__all__ = [
+    "BLOCK_ROWS",
+    "NMAX",
+    "SENTINEL",
+    "bernoulli",
+    "build_guide_tables",
+    "guide_tables",
+    "thin_csr_rows",
+]
 
 
 #: Rows per random-number block; part of the definition of the result for a given seed.

@@ -12,7 +12,10 @@ from scipy.stats import rankdata
 from .ksg import jitter, ksg_mi
 from .linear import matched_corr
 
-__all__ = ['copula_mi', 'read_pairs']
+__all__ = [
+    "copula_mi",
+    "read_pairs",
+]
 
 
 def copula_mi(x, y, *, seed: int = 0) -> np.ndarray:

@@ -3,10 +3,9 @@ path, their canonical pairs read and summed (:func:`estimate_mi`, :func:`latent_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,7 +18,14 @@ from .paper import estimate_paper
 from .result import MIN_EVAL, MIN_TRAIN, ProbeResult
 
 __all__ = [
-    "ProbeOptions",'make_split', 'prepare_y', 'COPY_FRACTION', 'COPY_DISTINCT', 'estimate_mi', 'latent_mi']
+    "ProbeOptions",
+    "make_split",
+    "prepare_y",
+    "COPY_FRACTION",
+    "COPY_DISTINCT",
+    "estimate_mi",
+    "latent_mi",
+]
 
 
 def make_split(

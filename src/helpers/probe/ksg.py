@@ -7,7 +7,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import digamma
 
-__all__ = ['jitter', 'ksg_mi']
+__all__ = [
+    "jitter",
+    "ksg_mi",
+]
 
 
 _LOG2 = np.log(2.0)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ['discrete_mi', 'balanced_one_vs_all']
+__all__ = [
+    "discrete_mi",
+    "balanced_one_vs_all",
+]
 
 
 def discrete_mi(a, b) -> float:

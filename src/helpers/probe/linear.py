@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ['cca', 'matched_corr', 'SHRINKAGE', 'linear_canonical', 'pca_project', 'whiten_apply']
+__all__ = [
+    "cca",
+    "matched_corr",
+    "SHRINKAGE",
+    "linear_canonical",
+    "pca_project",
+    "whiten_apply",
+]
 
 
 def _inv_sqrt(c: np.ndarray, rel: float = 1e-8) -> np.ndarray:

@@ -6,7 +6,11 @@ import copy
 
 import numpy as np
 
-__all__ = ['standardise', 'build', 'train']
+__all__ = [
+    "standardise",
+    "build",
+    "train",
+]
 
 
 def standardise(a: np.ndarray, ref: np.ndarray, clip: float = 10.0):

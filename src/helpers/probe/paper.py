@@ -10,7 +10,12 @@ from .._torch import torch_threads
 from .ksg import ksg_mi
 from .result import ProbeResult
 
-__all__ = ['paper_hidden', 'build_paper', 'paper_standardise', 'estimate_paper']
+__all__ = [
+    "paper_hidden",
+    "build_paper",
+    "paper_standardise",
+    "estimate_paper",
+]
 
 
 def paper_hidden(d: int) -> int:

@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ['VERSION', 'MIN_EVAL', 'MIN_TRAIN', 'ProbeResult']
+__all__ = [
+    "VERSION",
+    "MIN_EVAL",
+    "MIN_TRAIN",
+    "ProbeResult",
+]
 
 
 #: Version of this module's estimates: changed whenever a default estimate changes, so that a

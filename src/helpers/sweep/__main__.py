@@ -37,34 +37,35 @@ def main(argv=None) -> int:
         description="Plan or run the sweep of one task (see `hp.tasks.names()`).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    p_plan = sub.add_parser("price", aliases=["plan"],
+    p_price = sub.add_parser("price", aliases=["plan"],
                             help="jobs, samples seen and estimated hours of a grid")
     p_run = sub.add_parser("run", help="run a task's missing jobs into its results folder")
-    for p in (p_plan, p_run):
+    for p in (p_price, p_run):
         p.add_argument("--task", required=True, choices=tasks.names(), help="task name")
         p.add_argument("--profile", default="paper", choices=[*profiles.NAMES, *profiles.VARIANTS])
         p.add_argument("--model", action="append", dest="models", help="model (repeatable)")
         add_debug(p)
-    p_plan.add_argument(
+    p_price.add_argument(
         "--throughput", action="append", default=[], metavar="MODEL=SAMPLES_PER_S",
         type=_throughput, help="training throughput per model (default: the H200 measurements)",
     )
-    p_plan.add_argument("--n-samples", type=positive_float,
+    p_price.add_argument("--n-samples", type=positive_float,
                         help="dataset size, if not loadable here")
     p_run.add_argument("--backend", default="serial", choices=["serial", "dask"])
     p_run.add_argument("--results", help="results folder (default results/<task>)")
     args = parser.parse_args(argv)
-    target = p_plan if args.command in ("price", "plan") else p_run
+    pricing = args.command in ("price", "plan")  # argparse records the alias typed
+    target = p_price if pricing else p_run
     if args.models:
         spec = tasks.get(args.task)
         unknown = [m for m in args.models if m not in spec.models]
         if unknown:
             target.error(f"task {args.task!r} has no model(s) {unknown}; its models: "
                          f"{', '.join(spec.models)}")
-    return guarded(target, args, lambda: _plan(args) if args.command in ("price", "plan") else _run(args))
+    return guarded(target, args, lambda: _price(args) if pricing else _run(args))
 
 
-def _plan(args) -> int:
+def _price(args) -> int:
     rates = {**MEASURED_THROUGHPUT["nvidia-h200"], **dict(args.throughput)}
     n_samples = None if args.n_samples is None else int(args.n_samples)
     table = price(args.task, profile=args.profile, models=args.models, throughput=rates,

@@ -231,6 +231,18 @@ def _repair_listed(store: Store, jobs: list) -> None:
         )
 
 
+def _warn_waiting(claimed: list, store: Store, timeout: float | None) -> None:
+    """One warning for the jobs that other processes hold: who holds the first, how long this
+    call waits."""
+    limit = "until they finish" if timeout is None else f"for at most {timeout:g} s (timeout=)"
+    key, holder = job_id(claimed[0]), store.holder(claimed[0]) or "another process"
+    what = (f"Job {key} is being computed by {holder}" if len(claimed) == 1 else
+            f"{len(claimed)} jobs are being computed by other processes (e.g. job {key} by "
+            f"{holder})")
+    warnings.warn(f"{what}; waiting {limit}. A holder that stops beating is taken over after "
+                  f"{store.stale_after:g} s.", UserWarning, stacklevel=3)
+
+
 def execute(
     jobs: Iterable[Any],
     fn: Callable[[Any], Any],
@@ -342,16 +354,10 @@ def execute(
                     _serial(queue, fn, store, errors) if backend == "serial"
                     else _dask(queue, fn, store, client, resources, errors)
                 )
+                claimed = []
                 for job, status, info in results:
                     if status == "claimed":
-                        waiting.append(job)
-                        limit = "until it finishes" if timeout is None else \
-                            f"for at most {timeout:g} s (timeout=)"
-                        warnings.warn(
-                            f"Job {job_id(job)} is being computed by "
-                            f"{store.holder(job) or 'another process'}; waiting {limit}. "
-                            f"A holder that stops beating is taken over after "
-                            f"{store.stale_after:g} s.", UserWarning, stacklevel=2)
+                        claimed.append(job)
                         continue
                     if status == "ran":
                         report.ran += 1
@@ -362,6 +368,9 @@ def execute(
                         report.failed[job_id(job)] = info
                     bar.update(1)
                 queue = []
+                if claimed:
+                    _warn_waiting(claimed, store, timeout)
+                    waiting += claimed
             if not waiting:
                 break
             if deadline is not None and time.monotonic() > deadline:

@@ -13,7 +13,6 @@ Examples
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass
 
 import pandas as pd
@@ -167,10 +166,7 @@ def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None,
         raise ValueError(msg)
     held = [tasks.holdout(spec, data, profile=prof.base, seed=s) for s in seeds]
     pool = min(h.train_pool.size for h in held)
-    sizes = splits.size_grid(
-        pool, n_sizes=prof.n_sizes, min_size=min(prof.min_size, pool),
-        max_size=None if prof.factorial else pool,
-    )
+    sizes = _sizes(prof, pool)
     return Grid(
         levels=tuple(float(v) for v in spec.levels(data, prof)),
         sizes=tuple(int(s) for s in sizes),
@@ -181,6 +177,12 @@ def grid(task, *, profile: str = "quick", models=None, seeds=None, data=None,
     )
 
 
+def _sizes(prof, pool: int):
+    """A profile's training sizes for a pool of ``pool`` samples (see :func:`grid`)."""
+    return splits.size_grid(pool, n_sizes=prof.n_sizes, min_size=min(prof.min_size, pool),
+                            max_size=None if prof.factorial else pool)
+
+
 def _grid_of_size(spec, prof, models, seeds, n_samples: int) -> Grid:
     """The grid of a task whose data are not at hand, from their size alone (see grid)."""
     if n_samples < 2:
@@ -188,8 +190,7 @@ def _grid_of_size(spec, prof, models, seeds, n_samples: int) -> Grid:
         raise ValueError(msg)
     n_eval = int(round(prof.eval_fraction * n_samples))
     pool = n_samples - n_eval
-    sizes = splits.size_grid(pool, n_sizes=prof.n_sizes, min_size=min(prof.min_size, pool),
-                             max_size=None if prof.factorial else pool)
+    sizes = _sizes(prof, pool)
     try:
         levels = tuple(float(v) for v in spec.levels(None, prof))
     except (AttributeError, TypeError, ValueError):  # levels that follow the data
@@ -214,13 +215,7 @@ def probe_name(fn) -> str:
     >>> probe_name(functools.partial(my_probe, epochs=3))
     'my_probe(epochs=3)'
     """
-    if fn is None:
-        return "default"
-    if isinstance(fn, functools.partial):
-        bound = [repr(a) for a in fn.args]
-        bound += [f"{k}={v!r}" for k, v in sorted(fn.keywords.items())]
-        return f"{probe_name(fn.func)}({', '.join(bound)})"
-    return getattr(fn, "__qualname__", type(fn).__qualname__)
+    return "default" if fn is None else tasks.qualified_name(fn, module=False)
 
 
 def jobs(

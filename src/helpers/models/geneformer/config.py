@@ -16,7 +16,10 @@ from .tokens import (
     PAD_TOKEN,
 )
 
-__all__ = ['GeneformerConfig', 'resolve_deepspeed_config']
+__all__ = [
+    "GeneformerConfig",
+    "resolve_deepspeed_config",
+]
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,19 @@ from .tokens import (
 from .training import (
     _collate,
     _init_single_process_env,
-    masked_lm_module,
     _prefetch,
     batch_stream,
     length_grouped_batches,
+    masked_lm_module,
 )
 
-__all__ = ["TOKEN_CACHE", "TOKEN_CACHE_BYTES", "TOKEN_CACHE_SIZE", "GeneformerModel", "loss_curves"]
+__all__ = [
+    "TOKEN_CACHE",
+    "TOKEN_CACHE_BYTES",
+    "TOKEN_CACHE_SIZE",
+    "GeneformerModel",
+    "loss_curves",
+]
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,14 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-__all__ = ['PAD_TOKEN', 'MASK_TOKEN', 'N_SPECIAL_TOKENS', 'nonzero_median', 'rank_value_tokens', 'rank_value_encode']
+__all__ = [
+    "PAD_TOKEN",
+    "MASK_TOKEN",
+    "N_SPECIAL_TOKENS",
+    "nonzero_median",
+    "rank_value_tokens",
+    "rank_value_encode",
+]
 
 
 PAD_TOKEN = 0

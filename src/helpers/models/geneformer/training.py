@@ -1,4 +1,5 @@
-"""Geneformer's masked-language-model training: the BERT module, batches grouped by length, masks, and a prefetching batch stream."""
+"""Geneformer's masked-language-model training: the BERT module, batches grouped by length,
+masks, and a prefetching batch stream."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ from .tokens import (
     PAD_TOKEN,
 )
 
-__all__ = ["batch_stream", "bernoulli_positions", "length_grouped_batches", "mask_block",
-           "masked_lm_module"]
+__all__ = [
+    "batch_stream",
+    "bernoulli_positions",
+    "length_grouped_batches",
+    "mask_block",
+    "masked_lm_module",
+]
 
 
 def masked_lm_module(bert_mlm):
