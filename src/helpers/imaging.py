@@ -41,11 +41,6 @@ __all__ = [
 ]
 
 
-def _name(profile) -> str:
-    """The base profile whose grid a profile or variant sweeps (``quick-factorial``: quick's)."""
-    return profiles.base_of(profile)
-
-
 def _sigma_grid(lo: float, hi: float, n: int) -> tuple[float, ...]:
     return tuple(float(f"{v:.6g}") for v in np.logspace(lo, hi, n))
 
@@ -59,7 +54,7 @@ levels_tissue_gaussian = profiles.PerProfile({
 
 def levels_tissue_pixelate(data, profile) -> tuple[float, ...]:
     """Pooling factors: the paper's 11 divisors of 224, or the divisors of a 28-pixel image."""
-    name = _name(profile)
+    name = profiles.base_of(profile)  # a variant sweeps its base profile's levels
     if name == "paper":
         return (2, 4, 7, 8, 14, 16, 28, 32, 56, 112, 224)
     side = int(min(data.images.shape[-2:]))
@@ -84,7 +79,7 @@ def levels_caltech_pixelate(data, profile) -> tuple[float, ...]:
     the paper's 240-pixel images)."""
     side = CALTECH_SIDE if data is None else int(min(data.images.shape[-2:]))
     grid = tuple(f for f in (1, 2, 4, 5, 8, 10, 20, 25, 40, 50, 100, 200) if f <= side)
-    return grid if _name(profile) == "paper" else grid[::2]
+    return grid if profiles.base_of(profile) == "paper" else grid[::2]
 
 
 def effective_resolution(u_bar: float, *, x_axis: str, size: int) -> float:
