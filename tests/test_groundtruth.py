@@ -46,7 +46,7 @@ def test_lowrank_hits_target_and_agrees_with_full_logdet(dim_x, dim_y, mi, rank)
 
     r = min(dim_y, 2) if rank is None else rank
     log_s = optimize.brentq(
-        lambda ls: gt.lowrank_mi(dim_x, dim_y, np.exp(ls), r, 1.0, 1.0, 3) - mi, -10, 10,
+        lambda ls: gt.gaussian.lowrank_mi(dim_x, dim_y, np.exp(ls), r, 1.0, 1.0, 3) - mi, -10, 10,
         xtol=1e-14,
     )
     cov = gt.gaussian_lowrank_cov(dim_x, dim_y, scale=np.exp(log_s), rank=rank, seed=3)
@@ -59,7 +59,7 @@ def test_lowrank_sample_covariance_matches_model():
     from scipy import optimize
 
     log_s = optimize.brentq(
-        lambda ls: gt.lowrank_mi(dim_x, dim_y, np.exp(ls), 2, 1.0, 1.0, 5) - 1.5, -10, 10,
+        lambda ls: gt.gaussian.lowrank_mi(dim_x, dim_y, np.exp(ls), 2, 1.0, 1.0, 5) - 1.5, -10, 10,
         xtol=1e-14,
     )
     cov = gt.gaussian_lowrank_cov(dim_x, dim_y, scale=np.exp(log_s), seed=5)

@@ -69,6 +69,7 @@ The package, one module per step:
 ``networks``   the paired encoders and their training
 ``linear``     the cross-fitted linear path: ridge-canonical directions, PCA
 ``copula``     each canonical pair read by its Gaussian copula or, where clearly more, 1-D KSG
+``critic``     learned critics (InfoNCE) where the radii depend more than a Gaussian's would
 ``ksg``        the KSG estimator (continuous and mixed discrete–continuous)
 ``labels``     discrete MI and balanced one-vs-all subsets
 ``paper``      ``method="paper"``: ``latentmi`` 0.1.3 re-implemented
@@ -87,7 +88,7 @@ True
 
 from __future__ import annotations
 
-from . import copula, estimator, ksg, labels, linear, networks, paper, result, signals
+from . import copula, critic, estimator, ksg, labels, linear, networks, paper, result, signals
 from .copula import copula_mi
 from .estimator import ProbeOptions, estimate_mi, latent_mi, make_split
 from .ksg import ksg_mi
@@ -99,6 +100,7 @@ from .signals import (
     label_probe,
     label_rows,
     latent_probe,
+    latent_row,
     paper_signal,
     predicted_label_probe,
     probe_inputs,
@@ -122,6 +124,7 @@ __all__ = [
     "label_probe",
     "label_rows",
     "latent_probe",
+    "latent_row",
     "latent_mi",
     "make_split",
     "paper_signal",

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._torch import torch_threads
-from .copula import read_pairs
+from .copula import _Reading, read_pairs
+from .critic import CRITIC_PATHS, fit_critics
 from .ksg import ksg_mi
 from .linear import cca, linear_canonical, matched_corr, pca_project, whiten_apply
 from .networks import build, standardise, train
@@ -304,17 +305,27 @@ class ProbeOptions:
         ``patience`` and ``n_threads`` and ignores the other options.
     monitor
         Which validation loss early stopping watches: ``"total"`` (default) or one part.
+    critic
+        The learned-critic paths (:mod:`.critic`; continuous ``y`` with ``select="sum"``):
+        two separable critics trained by InfoNCE on the fitting part, one on the inputs'
+        radii (a shared scale), one on the Gaussianised columns (or, for more than 10
+        columns, their leading canonical variates) with the radii; each half of the
+        evaluation part takes a critic where its InfoNCE bound on the other half reads more
+        than the canonical pairs did.  ``"auto"`` (default) trains them only where
+        :func:`.critic.scale_test` finds the squared radii of ``x`` and ``y`` more dependent
+        than their canonical correlations imply for a Gaussian (z > 3), so Gaussian-like
+        inputs cost nothing extra; ``True`` always, ``False`` never.
 
     Examples
     --------
     >>> ProbeOptions(max_epochs=40).max_epochs, ProbeOptions().method
     (40, 'canonical')
     >>> ProbeOptions.resolve(ProbeOptions(k=5), {"max_epochs": 7})
-    ProbeOptions(eval_frac=0.5, val_frac=0.2, latent_dims=16, hidden=128, k=5, max_pairs=None, select='sum', alpha=3.0, lam=1.0, lr=None, batch_size=512, max_epochs=7, patience=None, weight_decay=0.0, dropout=0.2, in_drop=0.0, cca_on='fit', monitor='total', pca_dims=128, n_threads=1, progress=False, method='canonical', group_tol=0.05, linear=True)
+    ProbeOptions(eval_frac=0.5, val_frac=0.2, latent_dims=16, hidden=128, k=5, max_pairs=None, select='sum', alpha=3.0, lam=1.0, lr=None, batch_size=512, max_epochs=7, patience=None, weight_decay=0.0, dropout=0.2, in_drop=0.0, cca_on='fit', monitor='total', pca_dims=128, n_threads=1, progress=False, method='canonical', group_tol=0.05, linear=True, critic='auto')
     >>> ProbeOptions.resolve(None, {"epochs": 3})
     Traceback (most recent call last):
     ...
-    TypeError: estimate_mi() got an unknown option 'epochs'; the options are the fields of ProbeOptions: eval_frac, val_frac, latent_dims, hidden, k, max_pairs, select, alpha, lam, lr, batch_size, max_epochs, patience, weight_decay, dropout, in_drop, cca_on, monitor, pca_dims, n_threads, progress, method, group_tol, linear.
+    TypeError: estimate_mi() got an unknown option 'epochs'; the options are the fields of ProbeOptions: eval_frac, val_frac, latent_dims, hidden, k, max_pairs, select, alpha, lam, lr, batch_size, max_epochs, patience, weight_decay, dropout, in_drop, cca_on, monitor, pca_dims, n_threads, progress, method, group_tol, linear, critic.
     """
 
     eval_frac: float = 0.5
@@ -341,6 +352,7 @@ class ProbeOptions:
     method: str = "canonical"
     group_tol: float = 0.05
     linear: bool = True
+    critic: bool | str = "auto"
 
     @classmethod
     def resolve(cls, options: ProbeOptions | None, overrides: dict) -> ProbeOptions:
@@ -440,6 +452,10 @@ def estimate_mi(
         opts.n_threads
     progress, method, group_tol, linear = opts.progress, opts.method, opts.group_tol, \
         opts.linear
+    critic_mode = opts.critic
+    if critic_mode not in (True, False, "auto"):
+        msg = f"critic must be True, False or 'auto', got {critic_mode!r}"
+        raise ValueError(msg)
     seed = check_seed(seed)
     y = _align_y(x, y)
     x = _check_x(x)
@@ -526,7 +542,7 @@ def estimate_mi(
         if np.all(sd <= 1e-12 * np.maximum(np.abs(yarr[fit_idx].mean(axis=0)), 1.0)):
             msg = "y is constant: the mutual information is 0 and cannot be estimated"
             raise ValueError(msg)
-        ys, _ = standardise(yarr, yarr[fit_idx])
+        ys, keep_y = standardise(yarr, yarr[fit_idx])
         n_classes = 0
     half = max(latent_dims // 2, 1)
     if kind == "categorical":
@@ -564,7 +580,7 @@ def estimate_mi(
     else:
         yrep = zy if zy is not None else ys
     discrete = kind == "categorical"
-    groups, path_names = None, None
+    groups, path_names, critic_z = None, None, None
     if select == "all":
         ex = whiten_apply(zx, val_idx, eval_idx)
         ey = ys[eval_idx] if discrete else whiten_apply(yrep, val_idx, eval_idx)
@@ -586,6 +602,12 @@ def estimate_mi(
             halves = (np.flatnonzero(in_a < eval_idx.size // 2),
                       np.flatnonzero(in_a >= eval_idx.size // 2))
             readings, path_names, lin_x, lin_y = [], [], None, None
+            critics = []
+            if critic_mode is not False:
+                x_raw = x[:, keep] if xs.shape[1] == int(keep.sum()) else xs
+                critics, critic_z = fit_critics(
+                    x_raw, yarr[:, keep_y], fit_idx, val_idx, seed=seed,
+                    always=critic_mode is True, n_threads=n_threads)
             for j, h in enumerate(halves):
                 o = halves[1 - j]
                 # network pairs: chosen on the validation part and the other half
@@ -606,6 +628,11 @@ def estimate_mi(
                                       choose="correlation", **opts)
                     if lin.score > reading.score:
                         reading, path_names[-1] = lin, "linear"
+                for c in critics:
+                    score = float(c.pmi(eval_idx[o]).mean())
+                    if score > reading.score:
+                        p_h = c.pmi(eval_idx[h])
+                        reading, path_names[-1] = _Reading(p_h, p_h[None], score, [[0]]), c.name
                 readings.append(reading)
             pmi = np.zeros(len(eval_idx))
             for h, reading in zip(halves, readings, strict=True):
@@ -617,6 +644,9 @@ def estimate_mi(
             n_pairs = int(chosen.size)
             if path_names[0] == "network":
                 ex, ey = ex_all[:, chosen], ey_all[:, chosen]
+            elif path_names[0] in CRITIC_PATHS:
+                c = next(c for c in critics if c.name == path_names[0])
+                ex, ey = c.embed(eval_idx)
             else:
                 ex, ey = lin_x[:, chosen], lin_y[:, chosen]
                 corr = np.abs(matched_corr(lin_x, lin_y))
@@ -649,7 +679,7 @@ def estimate_mi(
         weight_decay=weight_decay, dropout=dropout, in_drop=in_drop, cca_on=cca_on,
         pca_dims=pca_dims, n_threads=n_threads, kept_x_columns=int(keep.sum()),
         method=method, group_tol=group_tol, pair_groups=groups, linear=linear,
-        latent_paths=path_names,
+        latent_paths=path_names, critic=critic_mode, critic_z=critic_z,
         network_x_columns=int(xs.shape[1]),
     )
     return ProbeResult(

@@ -17,7 +17,7 @@ __all__ = [
 #: Version of this module's estimates: changed whenever a default estimate changes, so that a
 #: sweep's results store (whose job ids include it, :class:`helpers.sweep.Job`) never reuses
 #: values measured by an earlier estimator.
-VERSION = "2026.12.01.2"
+VERSION = "2026.12.07.1"
 
 
 MIN_EVAL = 50
@@ -81,6 +81,15 @@ class ProbeResult:
     best_epoch: int = -1
     timings: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+
+    @property
+    def se(self) -> float:
+        """Standard error (bits) of :attr:`mi`: the spread of the pointwise terms over
+        ``sqrt(n_eval)``.  It is the sampling error of the held-out average, not the scatter
+        from retraining on another split or seed (``benchmarks/probe_grid.py --seeds`` measures
+        that: similar in size on the grids there)."""
+        n = self.pmi.size
+        return float(self.pmi.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
 
     @property
     def n_train(self) -> int:

@@ -34,6 +34,7 @@ __all__ = [
     "label_probe",
     "label_rows",
     "latent_probe",
+    "latent_row",
     "paper_signal",
     "predicted_label_probe",
     "probe_inputs",
@@ -63,7 +64,13 @@ def probe_inputs(model, data, held):
 def latent_probe(model, data, held, *, seed: int = 0) -> list[dict]:
     """The default probe: latent MI between the embedding and the signal (one row)."""
     x, y = probe_inputs(model, data, held)
-    return [{"mi": latent_mi(x, y, seed=seed, y_kind=y_kind(held))}]
+    return [latent_row(x, y, seed=seed, y_kind=y_kind(held))]
+
+
+def latent_row(x, y, *, seed: int = 0, **options) -> dict:
+    """``{"mi": …, "mi_se": …}``: the latent MI of ``x`` and ``y`` and its standard error."""
+    res = estimate_mi(x, y, seed=seed, **options)
+    return {"mi": res.mi, "mi_se": res.se}
 
 
 def y_kind(held) -> str:
@@ -189,7 +196,7 @@ def label_rows(model, eval_data, truth, classes, *, seed: int = 0,
     rows = []
     if latent:
         rows.append({"signal": "all classes", "estimator": "latent", "class": "all",
-                     "mi": latent_mi(z, truth, seed=seed, **opts)})
+                     **latent_row(z, truth, seed=seed, **opts)})
     rows.append({"signal": "all classes · predicted", "estimator": "predicted", "class": "all",
                  "mi": discrete_mi(truth, pred)})
     for k, name in enumerate(classes):
@@ -203,7 +210,7 @@ def label_rows(model, eval_data, truth, classes, *, seed: int = 0,
                          "mi": discrete_mi(binary, (pred[idx] == k).astype(int))})
         if "latent" in one_vs_all:
             rows.append({"signal": name, "estimator": "latent", "class": name,
-                         "mi": latent_mi(z[idx], binary, seed=seed, **opts)})
+                         **latent_row(z[idx], binary, seed=seed, **opts)})
     return rows
 
 
