@@ -13,6 +13,7 @@ Usage (from the repository root)::
 
     PYTHONPATH=src python benchmarks/probe.py --quick
     PYTHONPATH=src python benchmarks/probe.py --cases gauss-10k-x100-y5-2bit labels-10k-x100-c5
+    PYTHONPATH=src python benchmarks/probe.py --families --ref-threads 1   # critic paths
     PYTHONPATH=src python benchmarks/probe.py --list
     PYTHONPATH=src python benchmarks/probe.py --paper --estimators latentmi paper --json p.jsonl
     PYTHONPATH=src python benchmarks/probe.py --report p.jsonl other.jsonl
@@ -60,7 +61,12 @@ CASES = {
     "gauss-5k-x100-y10-1bit-r4": ("gauss", 5_000, dict(dim_x=100, dim_y=10, mi_bits=1.0, rank=4)),
     "labels-5k-x50-c4-1bit": ("labels", 5_000, dict(dim_x=50, n_classes=4, mi_bits=1.0)),
     "labels-5k-x100-c5": ("labels", 5_000, dict(dim_x=100, n_classes=5, separation=12.0)),
+    # non-Gaussian ground truth (helpers.groundtruth.cases), where the critic paths are taken
+    "student-10k-5x5-df2": ("family", 10_000, dict(name="student-5x5-df2")),
+    "student-10k-sparse-5x5-df3": ("family", 10_000, dict(name="student-sparse-5x5-df3-2x0.8")),
+    "spiral-10k-5x5": ("family", 10_000, dict(name="spiral-5x5")),
 }
+FAMILIES = ["student-10k-5x5-df2", "student-10k-sparse-5x5-df3", "spiral-10k-5x5"]
 QUICK = ["gauss-10k-x100-y5-2bit", "gauss-10k-x1000-y50-4bit", "labels-10k-x100-c5"]
 PAPER = ["gauss-5k-x50-y1-0.5bit", "gauss-5k-x100-y5-2bit", "gauss-5k-x100-y10-1bit-r4",
          "labels-5k-x50-c4-1bit", "labels-5k-x100-c5"]
@@ -102,6 +108,10 @@ def make_case(name: str, seed: int):
     if kind == "gauss":
         x, y, truth = gt.gaussian_lowrank(n, seed=seed, **params)
         y_ref = y
+    elif kind == "family":
+        case = next(c for c in gt.cases() if c.name == params["name"])
+        x, y = case.make(n, seed)
+        y_ref, truth = y, case.mi
     else:
         x, y, truth = gt.labelled_mixture(n, seed=seed, **params)
         codes = np.unique(y, return_inverse=True)[1]
@@ -167,6 +177,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
     parser.add_argument("--paper", action="store_true",
                         help=f"the method='paper' validation cases: {', '.join(PAPER)}")
+    parser.add_argument("--families", action="store_true",
+                        help=f"the non-Gaussian cases: {', '.join(FAMILIES)}")
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), help="cases to run")
     parser.add_argument("--estimators", nargs="+", choices=ESTIMATORS,
                         default=["latentmi", "canonical"],
@@ -199,7 +211,8 @@ def main(argv=None) -> int:
                 if line.strip()]
         report(rows)
         return 0
-    names = args.cases or (QUICK if args.quick else PAPER if args.paper else list(CASES))
+    names = args.cases or (QUICK if args.quick else PAPER if args.paper
+                           else FAMILIES if args.families else list(CASES))
     estimators = [e for e in args.estimators if not (args.skip_reference and e == "latentmi")]
     python = ensure_reference_venv() if "latentmi" in estimators else None
 

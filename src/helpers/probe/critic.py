@@ -1,17 +1,29 @@
-"""The learned-critic path: a separable critic trained with InfoNCE, read on held-out pairs.
+"""The learned-critic paths: critics trained with InfoNCE, read on held-out pairs.
 
 Information that no linear map exposes (a scale shared by ``X`` and ``Y``, as in a
-multivariate Student-t or over-dispersed counts; a signal bent by a nonlinear encoder) is
-invisible to canonical pairs read one at a time.  This path learns a critic
-``s(x, y) = f(x) · g(y)`` (two small MLPs with a linear skip, ``f, g`` into ``embed``
-dimensions) by the InfoNCE objective (van den Oord et al. 2018; Poole et al. 2019) on the
-training part, stops on the validation part's InfoNCE, and reads the MI on held-out pairs as
+multivariate Student-t or over-dispersed counts; a mixture of opposite dependences; a signal
+bent by a nonlinear encoder) is invisible to canonical pairs read one at a time.  These paths
+learn a critic ``s(x, y)`` by the InfoNCE objective (van den Oord et al. 2018; Poole et al.
+2019) on the fitting part, stop on the validation part's InfoNCE, and read the MI on
+held-out pairs as
 
 ``I_NCE = mean_i [s(x_i, y_i) − log (1/K) Σ_j exp s(x_i, y_j)]``
 
-over ``K`` held-out samples: a lower bound on the MI for any critic (the bound of a critic
-the samples never trained), tight when ``s`` is the log density ratio up to a function of
-``x`` and ``K ≫ 2^I``.  Its pointwise terms are the per-sample contributions.
+over ``K`` held-out samples: a lower bound on the MI for any critic the samples did not
+train, tight when ``s`` is the log density ratio up to a function of ``x`` and ``K ≫ 2^I``.
+Its pointwise terms are the per-sample contributions.
+
+Three paths (:data:`CRITIC_PATHS`), trained only where :func:`scale_test` finds dependence
+that canonical pairs miss:
+
+=========  ========================================================================
+``radial`` a separable critic ``f(x) · g(y)`` on each side's radii (log mean squares):
+           all the information of an uncorrelated Student-t
+``critic`` a separable critic on the Gaussianised columns (or, above 10 columns, the
+           leading canonical variates) with the radii
+``joint``  a joint critic ``h(f(x) + g(y))`` on the radii and the 3 leading canonical
+           variates: a Student-t whose halves are also correlated
+=========  ========================================================================
 
 Inputs are Gaussianised per column first (:func:`gaussianise`: empirical CDF of the fitting
 part, then the normal quantile), which removes heavy marginal tails and any monotone warp of
@@ -38,8 +50,14 @@ __all__ = [
     "train_critic",
 ]
 
-#: The names of the critic paths in ``ProbeResult.params["latent_paths"]``.
-CRITIC_PATHS = ("radial", "critic")
+#: The critic paths, as named in ``ProbeResult.params["latent_paths"]``: (name, feature set,
+#: critic kind, training settings).
+_PATHS = (
+    ("radial", "radial", "separable", {}),
+    ("critic", "full", "separable", {}),
+    ("joint", "joint", "joint", {"batch_size": 64, "embed": 32}),
+)
+CRITIC_PATHS = tuple(p[0] for p in _PATHS)
 
 #: ``scale_test`` z above which ``critic="auto"`` trains the critics.
 SCALE_Z = 3.0
@@ -87,32 +105,36 @@ def nce_pmi(scores: np.ndarray) -> np.ndarray:
 
 
 class Critic:
-    """A trained separable critic: ``scores(x, y)`` is the ``(K, K)`` matrix of ``s``."""
+    """A trained critic: ``scores(x, y)`` is the ``(K, K)`` matrix of ``s(x_i, y_j)``."""
 
     def __init__(self, torch, model):
         self._torch, self._model = torch, model
 
-    def scores(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _tensors(self, x, y):
         torch = self._torch
-        with torch.no_grad():
-            fx, gy = self._model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                                 torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)))
-            return (fx @ gy.T).double().numpy()
+        return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)))
+
+    def scores(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        with self._torch.no_grad():
+            return self._model.scores(*self._tensors(x, y)).double().numpy()
 
     def pmi(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Pointwise InfoNCE terms (bits) on these held-out pairs."""
         return nce_pmi(self.scores(x, y))
 
     def embed(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The critic's embeddings ``f(x)``, ``g(y)``."""
-        torch = self._torch
-        with torch.no_grad():
-            fx, gy = self._model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-                                 torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)))
+        """The critic's embeddings of each side (its towers' outputs)."""
+        with self._torch.no_grad():
+            fx, gy = self._model.towers(*self._tensors(x, y))
         return fx.double().numpy(), gy.double().numpy()
 
 
-def _build(torch, dim_x, dim_y, hidden, embed):
+def _build(torch, dim_x, dim_y, hidden, embed, kind):
+    """``"separable"``: ``s = f(x) · g(y)``, towers with a linear skip;
+    ``"joint"``: ``s = h(f(x) + g(y))``, an MLP ``h`` on the sum of the towers' outputs, which
+    can represent a log density ratio that is no low-rank sum of products (a Student-t's
+    ``log(1 + Q(x, y)/ν)``); its cost grows with ``K²·embed²``, so it gets few inputs."""
     nn = torch.nn
 
     class Tower(nn.Module):
@@ -131,22 +153,46 @@ def _build(torch, dim_x, dim_y, hidden, embed):
             super().__init__()
             self.f, self.g = Tower(dim_x), Tower(dim_y)
 
-        def forward(self, xb, yb):
+        def towers(self, xb, yb):
             return self.f(xb), self.g(yb)
 
-    return Separable()
+        def scores(self, xb, yb):
+            fx, gy = self.towers(xb, yb)
+            return fx @ gy.T
+
+    class Joint(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f = nn.Sequential(nn.Linear(dim_x, hidden), nn.SiLU(), nn.Linear(hidden, embed))
+            self.g = nn.Sequential(nn.Linear(dim_y, hidden), nn.SiLU(), nn.Linear(hidden, embed))
+            self.h = nn.Sequential(nn.SiLU(), nn.Linear(embed, embed), nn.SiLU(),
+                                   nn.Linear(embed, 1))
+
+        def towers(self, xb, yb):
+            return self.f(xb), self.g(yb)
+
+        def scores(self, xb, yb, block: int = 256):
+            fx, gy = self.towers(xb, yb)
+            rows = [self.h(fx[i:i + block, None, :] + gy[None, :, :]).squeeze(-1)
+                    for i in range(0, fx.shape[0], block)]  # bounded memory for large K
+            return torch.cat(rows, 0)
+
+    return Separable() if kind == "separable" else Joint()
 
 
-def _nce_loss(torch, fx, gy):
-    s = fx @ gy.T
+def _nce_loss(torch, s):
     labels = torch.arange(s.shape[0])
     f = torch.nn.functional
     return 0.5 * (f.cross_entropy(s, labels) + f.cross_entropy(s.T, labels))
 
 
-def train_critic(torch, x, y, fit_idx, val_idx, *, seed, hidden=64, embed=16, lr=2e-3,
-                 batch_size=256, max_epochs=200, patience=10, weight_decay=1e-4):
-    """Train the critic on ``fit_idx`` and stop on ``val_idx``'s InfoNCE (best epoch kept).
+def train_critic(torch, x, y, fit_idx, val_idx, *, seed, kind="separable", hidden=64, embed=16,
+                 lr=2e-3, batch_size=256, max_epochs=200, patience=20, weight_decay=1e-4):
+    """Train a critic on ``fit_idx`` and stop on ``val_idx``'s InfoNCE (best epoch kept).
+
+    ``kind``: ``"separable"`` or ``"joint"`` (see :func:`_build`).  Symmetric InfoNCE over
+    the batch (rows and columns), Adam, early stopping after ``patience`` epochs without a
+    better validation bound.
 
     Returns
     -------
@@ -155,7 +201,7 @@ def train_critic(torch, x, y, fit_idx, val_idx, *, seed, hidden=64, embed=16, lr
     """
     gen = torch.Generator().manual_seed(int(seed))
     torch.manual_seed(int(seed))
-    model = _build(torch, x.shape[1], y.shape[1], hidden, embed)
+    model = _build(torch, x.shape[1], y.shape[1], hidden, embed, kind)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     tx = torch.from_numpy(np.ascontiguousarray(x[fit_idx], dtype=np.float32))
     ty = torch.from_numpy(np.ascontiguousarray(y[fit_idx], dtype=np.float32))
@@ -170,13 +216,12 @@ def train_critic(torch, x, y, fit_idx, val_idx, *, seed, hidden=64, embed=16, lr
         for start in range(0, n - bs + 1, bs):
             idx = order[start:start + bs]
             opt.zero_grad()
-            loss = _nce_loss(torch, *model(tx[idx], ty[idx]))
+            loss = _nce_loss(torch, model.scores(tx[idx], ty[idx]))
             loss.backward()
             opt.step()
         model.eval()
         with torch.no_grad():
-            fx, gy = model(vx, vy)
-            val = float(nce_pmi((fx @ gy.T).double().numpy()).mean())
+            val = float(nce_pmi(model.scores(vx, vy).double().numpy()).mean())
         history.append(val)
         if val > best + 1e-4:
             best, best_state, since = val, copy.deepcopy(model.state_dict()), 0
@@ -246,15 +291,17 @@ def _whitener(a0: np.ndarray) -> np.ndarray:
 
 
 def feature_sets(raw: np.ndarray, g: np.ndarray, canon: np.ndarray, fit_idx: np.ndarray,
-                 *, low_dims: int = 10) -> dict[str, np.ndarray]:
-    """The critic's inputs for one side: ``"radial"`` and ``"full"``.
+                 *, low_dims: int = 10, joint_canonical: int = 3) -> dict[str, np.ndarray]:
+    """The critic's inputs for one side: ``"radial"``, ``"full"`` and ``"joint"``.
 
     ``radial``: the log mean square of the robustly scaled raw columns and of the
     Gaussianised ones (two summaries of a shared scale); ``full``: these plus every
     Gaussianised column where there are at most ``low_dims`` of them, or else the leading
     canonical variates ``canon`` (fewer inputs, so a few thousand samples can train the
     critic: on a 2-pair Student-t, 10 × 10, ν = 3, 4.34 bits, N = 5,000, the Gaussianised
-    columns read 3.68 and these with the robustly scaled ones beside them 3.23).  Every feature is a function of the sample, so a critic on them
+    columns read 3.68 and these with the robustly scaled ones beside them 3.23); ``joint``:
+    the radii and the ``joint_canonical`` leading canonical variates, few enough for the
+    joint critic.  Every feature is a function of the sample, so a critic on them
     reads no more than the MI of the inputs themselves.
     """
     rob = _robust(raw, raw[fit_idx])
@@ -263,7 +310,8 @@ def feature_sets(raw: np.ndarray, g: np.ndarray, canon: np.ndarray, fit_idx: np.
         full = np.hstack([radial, g])
     else:
         full = np.hstack([radial, canon])
-    return {"radial": radial, "full": full}
+    return {"radial": radial, "full": full,
+            "joint": np.hstack([radial, canon[:, :joint_canonical]])}
 
 
 @dataclass
@@ -276,9 +324,14 @@ class FittedCritic:
     fy: np.ndarray
     history: np.ndarray
 
-    def pmi(self, idx: np.ndarray) -> np.ndarray:
-        """Pointwise InfoNCE terms (bits) on the samples ``idx`` (``K = len(idx)``)."""
-        return self.critic.pmi(self.fx[idx], self.fy[idx])
+    def pmi(self, idx: np.ndarray, *, block: int = 2048) -> np.ndarray:
+        """Pointwise InfoNCE terms (bits) on the samples ``idx``, in consecutive blocks of at
+        most ``block`` samples (each block its own ``K``; ``log2 K ≥ 10`` bits stays far above
+        the information read, and the cost stays linear in ``len(idx)``)."""
+        idx = np.asarray(idx)
+        n_blocks = max(1, int(np.ceil(idx.size / block)))
+        parts = np.array_split(idx, n_blocks)
+        return np.concatenate([self.critic.pmi(self.fx[p], self.fy[p]) for p in parts])
 
     def embed(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.critic.embed(self.fx[idx], self.fy[idx])
@@ -306,8 +359,8 @@ def fit_critics(x: np.ndarray, y: np.ndarray, fit_idx: np.ndarray, val_idx: np.n
     fy = feature_sets(y, gy, (gy - mb) @ wb[:, :canonical], fit_idx)
     out = []
     with torch_threads(n_threads), torch.random.fork_rng(devices=[]):
-        for name, key in zip(CRITIC_PATHS, ("radial", "full"), strict=True):
+        for name, key, kind, settings in _PATHS:
             critic, history = train_critic(torch, fx[key], fy[key], fit_idx, val_idx,
-                                           seed=seed, patience=20)
+                                           seed=seed, kind=kind, **settings)
             out.append(FittedCritic(name, critic, fx[key], fy[key], history))
     return out, z
