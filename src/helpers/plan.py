@@ -135,6 +135,10 @@ class Costs:
         left = budget - self.fixed
         return float(left / self.per_cell) if self.per_cell > 0 else float("inf")
 
+    def cells_for(self, budget, umis_per_cell) -> float:
+        """The cells at which ``budget`` buys exactly ``umis_per_cell`` UMIs per cell."""
+        return float((budget - self.fixed) / (self.per_cell + umis_per_cell * self.per_umi))
+
 
 @dataclass(frozen=True)
 class Design:
@@ -270,7 +274,9 @@ def design_table(fits: dict, budget: float, *, costs: Costs = Costs(), reads_per
     budget, costs, n_range, max_depth, within, uncertainty, seed
         As in :func:`optimal_design`.
     reads_per_umi
-        When given, the depth is also reported in sequencing reads per cell.
+        When given, the depth is also reported in sequencing reads per cell (with
+        :class:`helpers.sequencing.SequencingCosts` it is reported through the library's
+        complexity instead).
 
     Returns
     -------
@@ -295,7 +301,9 @@ def design_table(fits: dict, budget: float, *, costs: Costs = Costs(), reads_per
         row = {**ident, **d.to_dict(), "umi90": laws.umi90(fit.params["u_bar"],
                                                             fit.params["i_inf"]),
                "refused": ""}
-        if reads_per_umi is not None:
+        if hasattr(costs, "reads_per_cell"):  # reads through the library's complexity
+            row["reads_per_cell"] = costs.reads_per_cell(d.umis_per_cell)
+        elif reads_per_umi is not None:
             row["reads_per_cell"] = d.umis_per_cell * reads_per_umi
         rows.append(row)
     return pd.DataFrame(rows)
@@ -376,12 +384,21 @@ def _cell_bounds(costs: Costs, budget: float | None, n_range,
         msg = f"max_depth must be positive (got {max_depth!r})."
         raise ValueError(msg)
     if budget is not None:
-        hi = min(hi, costs.max_cells(budget) * (1 - 1e-9))
+        most = costs.max_cells(budget)
+        if most < lo:
+            msg = (f"The budget ({budget:,.4g}) buys at most {most:,.4g} cells, fewer than the "
+                   f"fewest searched ({lo:,.4g}): raise the budget or lower --min-cells.")
+            raise ValueError(msg)
+        if not np.isfinite(costs.depth_on_budget(lo, budget)):
+            msg = (f"The budget ({budget:,.4g}) pays for the fewest cells searched ({lo:,.4g}) "
+                   "but leaves nothing for reads: raise the budget.")
+            raise ValueError(msg)
+        hi = min(hi, most * (1 - 1e-9))
         if costs.per_umi == 0:
             msg = "optimal_design needs a positive per_umi cost (depth would be free)."
             raise ValueError(msg)
         if max_depth is not None:  # no deeper than max_depth: at least this many cells
-            lo = max(lo, (budget - costs.fixed) / (costs.per_cell + max_depth * costs.per_umi))
+            lo = max(lo, costs.cells_for(budget, max_depth))
             if lo >= hi:  # the budget buys more than the allowed box: its corner, under budget
                 return hi, hi
     if not (0 < lo < hi):
@@ -692,6 +709,8 @@ examples:
       --cost-per-read 1 --reads-per-umi 3.4 --cost-per-cell 2000
   python -m helpers.plan --task spatial --model PCA --fraction 0.9 --save spatial_pca.json
   python -m helpers.plan --fit spatial_pca.json --budget 5e8 --json
+  python -m helpers.plan --task temporal --model SCVI --budget 20000 \
+      --cost-per-read 2e-7 --cellranger 50000 0.6 12000 --cost-per-lane 1500
 """
 
 
@@ -733,6 +752,25 @@ def _parser() -> argparse.ArgumentParser:
                    help="reads sequenced per detected UMI (1 / (1 - sequencing saturation))")
     c.add_argument("--fixed-cost", type=nonnegative_float, default=0.0,
                    help="cost paid once (default: %(default)s)")
+    lib = p.add_argument_group(
+        "sequencing: UMIs saturate with reads (with --cost-per-read; one way to give the "
+        "library's complexity)")
+    lib.add_argument("--molecules-per-cell", type=positive_float, default=None,
+                     help="distinct molecules in one cell's library")
+    lib.add_argument("--pilot", type=positive_float, nargs=2, default=None,
+                     metavar=("READS", "UMIS"), help="a pilot's mean reads and UMIs per cell")
+    lib.add_argument("--cellranger", type=positive_float, nargs=3, default=None,
+                     metavar=("READS", "SATURATION", "UMIS"),
+                     help="Cell Ranger's mean reads per cell, sequencing saturation (0–1) "
+                     "and median UMIs per cell")
+    lib.add_argument("--cost-per-lane", type=nonnegative_float, default=0.0,
+                     help="cost of one lane (chip channel) of captured cells "
+                     "(default: %(default)s)")
+    lib.add_argument("--cells-per-lane", type=positive_float, default=10_000.0,
+                     help="most recovered cells per lane (default: %(default)g)")
+    lib.add_argument("--max-doublets", type=_fraction, default=0.05,
+                     help="largest multiplet rate accepted, at 0.8%% per 1,000 cells "
+                     "(default: %(default)s)")
     o = p.add_argument_group("output")
     o.add_argument("--min-cells", type=positive_float, default=10.0,
                    help="fewest cells searched (default: %(default)s)")
@@ -752,7 +790,40 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _costs_from(args, parser) -> Costs:
+def _library_from(args, parser):
+    from .sequencing import LibraryComplexity
+
+    given = [v is not None for v in (args.molecules_per_cell, args.pilot, args.cellranger)]
+    if sum(given) > 1:
+        parser.error("give the library once: --molecules-per-cell, --pilot or --cellranger")
+    if args.molecules_per_cell is not None:
+        return LibraryComplexity(args.molecules_per_cell)
+    if args.pilot is not None:
+        return LibraryComplexity.from_pilot(*args.pilot)
+    if args.cellranger is not None:
+        reads, saturation, umis = args.cellranger
+        return LibraryComplexity.from_cellranger(
+            mean_reads_per_cell=reads, sequencing_saturation=saturation,
+            median_umis_per_cell=umis)
+    return None
+
+
+def _costs_from(args, parser):
+    library = _library_from(args, parser)
+    if library is not None:
+        from .sequencing import SequencingCosts
+
+        if args.cost_per_read is None or args.cost_per_umi is not None or \
+                args.reads_per_umi is not None:
+            parser.error("a library's complexity prices reads: give --cost-per-read, without "
+                         "--cost-per-umi or --reads-per-umi")
+        return SequencingCosts(library, per_read=args.cost_per_read,
+                               per_lane=args.cost_per_lane, per_cell=args.cost_per_cell,
+                               fixed=args.fixed_cost, cells_per_lane=args.cells_per_lane,
+                               max_doublets=args.max_doublets)
+    if args.cost_per_lane:
+        parser.error("--cost-per-lane needs the library's complexity (--molecules-per-cell, "
+                     "--pilot or --cellranger)")
     if args.cost_per_read is not None:
         if args.cost_per_umi is not None or args.reads_per_umi is None:
             parser.error("--cost-per-read needs --reads-per-umi and excludes --cost-per-umi")
@@ -798,6 +869,9 @@ def main(argv=None) -> int:
                        "the traceback)\n")
     if args.json:
         out = {"law": fit.to_dict(), "design": None if design is None else design.to_dict()}
+        if design is not None and hasattr(costs, "reads_per_cell"):
+            out["design"]["reads_per_cell"] = costs.reads_per_cell(design.umis_per_cell)
+            out["design"]["lanes"] = costs.lanes(design.cells)
         print(json.dumps(out, indent=1, default=float))
     else:
         p = fit.params
@@ -806,6 +880,12 @@ def main(argv=None) -> int:
               + (f", β = {p['beta']:.2f}" if "beta" in p else ""))
         if design is not None:
             print(design)
+            if hasattr(costs, "reads_per_cell"):
+                print(f"sequencing: {costs.reads_per_cell(design.umis_per_cell):,.0f} reads "
+                      f"per cell (saturation "
+                      f"{costs.library.saturation(costs.reads_per_cell(design.umis_per_cell)):.0%}"
+                      f"), {costs.lanes(design.cells):,.0f} lanes of at most "
+                      f"{costs.lane_capacity:,.0f} cells")
             if np.isfinite(design.cells_lo):
                 print(f"{100 * design.level:.0f}% interval: {design.cells_lo:,.0f}–"
                       f"{design.cells_hi:,.0f} cells, {design.umis_lo:,.0f}–"
