@@ -145,9 +145,15 @@ class Design:
     """An experimental design with its predicted information and cost.
 
     ``*_lo`` / ``*_hi`` are the edges of the central ``level`` interval over the fit's
-    uncertainty (NaN when not computed); ``extrapolated`` says the design lies outside the
-    cells or depths the law was fitted on; ``at_limit`` that it sits on an edge of the cells
-    or depths searched, so the law would go further if allowed.
+    uncertainty (NaN when not computed); ``pred_lo`` / ``pred_hi`` the 90 % predictive
+    interval of the MI an experiment of this design would measure
+    (:meth:`helpers.laws.JointLawFit.interval`: the fit's uncertainty, the seed scatter and
+    the law's error beyond the fitted cells, calibrated on the released grids);
+    ``extrapolated`` says the design lies outside the cells or depths the law was fitted on;
+    ``beyond_calibration`` that it lies further beyond the fitted cells than that calibration
+    was tested (more than about one decade), so even the predictive interval is a guess;
+    ``at_limit`` that it sits on an edge of the cells or depths searched, so the law would
+    go further if allowed.
     """
 
     cells: float
@@ -164,6 +170,9 @@ class Design:
     level: float = 0.95
     extrapolated: bool = False
     at_limit: bool = False
+    pred_lo: float = float("nan")
+    pred_hi: float = float("nan")
+    beyond_calibration: bool = False
 
     @property
     def fraction_of_capacity(self) -> float:
@@ -174,7 +183,11 @@ class Design:
 
     def __str__(self) -> str:
         band = (f" [{self.mi_lo:.2f}, {self.mi_hi:.2f}]" if np.isfinite(self.mi_lo) else "")
+        if np.isfinite(self.pred_lo):
+            band += f", 90% predictive {self.pred_lo:.2f}–{self.pred_hi:.2f}"
         flag = " (extrapolated beyond the fitted grid)" if self.extrapolated else ""
+        flag += (" (further beyond the fitted cells than the intervals were calibrated for)"
+                 if self.beyond_calibration else "")
         flag += " (at the edge of the designs searched)" if self.at_limit else ""
         return (f"{self.cells:,.0f} cells × {self.umis_per_cell:,.0f} UMIs per cell → "
                 f"{self.mi:.2f} bits{band} ({100 * self.fraction_of_capacity:.0f}% of "
@@ -504,6 +517,20 @@ def _spread(draws, n, x, level, solve) -> dict:
     return out
 
 
+def _predictive(fit: laws.JointLawFit, n: float, x: float) -> dict:
+    """The design's 90 % predictive interval and whether it lies beyond the calibration."""
+    from .laws import calibration
+
+    if not (np.isfinite(n) and np.isfinite(x)):
+        return {}
+    try:
+        lo, hi = fit.interval(n, x, level=0.9)
+    except FileNotFoundError:  # no shipped calibration: no predictive interval
+        return {}
+    beyond = float(calibration.decades_beyond(fit, n)) > calibration.CALIBRATED_DECADES
+    return {"pred_lo": float(lo), "pred_hi": float(hi), "beyond_calibration": bool(beyond)}
+
+
 def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs(),
                    n_range=(10.0, 1e9), max_depth: float | None = None,
                    within: float | None = None, uncertainty=200, level: float = 0.95,
@@ -566,7 +593,7 @@ def optimal_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs
                   i_inf=fit.params["i_inf"], level=level,
                   extrapolated=_extrapolated(fit, n, x),
                   at_limit=bool(np.isclose(n, lo, rtol=1e-4) or np.isclose(n, hi, rtol=1e-4)),
-                  **spread)
+                  **spread, **_predictive(fit, n, x))
 
 
 def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
@@ -628,7 +655,7 @@ def cheapest_design(fit: laws.JointLawFit, *, target: float | None = None,
                 or (max_depth is not None and np.isclose(x, max_depth, rtol=1e-4)))
     return Design(cells=n, umis_per_cell=x, mi=mi, cost=cost, i_inf=i_inf, level=level,
                   extrapolated=bool(np.isfinite(cost) and _extrapolated(fit, n, x)),
-                  at_limit=edge, **spread)
+                  at_limit=edge, **spread, **_predictive(fit, n, x))
 
 
 def brute_force_design(fit: laws.JointLawFit, budget: float, *, costs: Costs = Costs(),

@@ -26,7 +26,7 @@ coordinates) are ``nan``.  Cell-number fits are bounded as the authors bound the
 
 from __future__ import annotations
 
-from . import cell, common, joint, noise, selection, table
+from . import calibration, cell, common, joint, noise, selection, table
 from .cell import LINEAR_MODELS, CellLawFit, cell_collapse, cell_law, cell_law_bounds, fit_cell_law
 from .joint import (
     JOINT_FORMS,

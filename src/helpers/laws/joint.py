@@ -145,6 +145,9 @@ class JointLawFit:
         The range of ``n`` and of ``x`` the fit saw (beyond it the law extrapolates).
     r_squared
         Coefficient of determination over every point.
+    saved_resid_sd
+        The residual scatter of a fit rebuilt from JSON (:attr:`resid_sd` computes it from
+        the points when they are there).
     """
 
     form: str
@@ -158,6 +161,7 @@ class JointLawFit:
     r_squared: float
     success: bool
     domain: dict = field(default_factory=dict)
+    saved_resid_sd: float = field(default=float("nan"), repr=False)
 
     @property
     def n_points(self) -> int:
@@ -226,8 +230,54 @@ class JointLawFit:
         n, x = np.broadcast_arrays(np.asarray(n, float), np.asarray(x, float))
         mid = self.predict(n, x)
         jac = _fd_jacobian(lambda t: _joint_eval(t, n.ravel(), x.ravel(), self.form), self.theta)
-        var = np.einsum("ij,jk,ik->i", jac, self.cov, jac).reshape(mid.shape)
+        var = np.einsum("ij,jk,ik->i", jac, self.cov, jac).reshape(n.shape)
         half = sigma * np.sqrt(np.clip(var, 0, None))
+        return mid - half, mid + half
+
+    @property
+    def resid_sd(self) -> float:
+        """Residual scatter of the fit (bits): seed-to-seed and cell-to-cell spread that the
+        surface does not explain, ``sqrt(RSS / (m − k))`` (stored for a fit rebuilt from
+        JSON)."""
+        if self.n_points == 0:
+            return float(self.saved_resid_sd)
+        rss = float(np.sum((self.mi - self.predict(self.n, self.x)) ** 2))
+        return float(np.sqrt(rss / max(self.n_points - self.theta.size, 1)))
+
+    def predictive_variance(self, n, x, *, kappa: float):
+        """Variance (bits²) of a new measurement at ``(n, x)``: the surface's delta-method
+        variance (0 where the fit has no finite covariance), the residual scatter and the
+        model-form error ``(kappa · decades beyond the fitted cells)²``."""
+        from .calibration import decades_beyond
+
+        n, x = np.broadcast_arrays(np.asarray(n, float), np.asarray(x, float))
+        if np.all(np.isfinite(self.cov)):
+            jac = _fd_jacobian(lambda t: _joint_eval(t, n.ravel(), x.ravel(), self.form),
+                               self.theta)
+            var = np.einsum("ij,jk,ik->i", jac, self.cov, jac).reshape(n.shape)
+            var = np.where(np.isfinite(var), np.clip(var, 0, None), 0.0)
+        else:
+            var = np.zeros(n.shape)
+        sd = self.resid_sd
+        return var + (sd**2 if np.isfinite(sd) else 0.0) + (kappa * decades_beyond(self, n)) ** 2
+
+    def interval(self, n, x, *, level: float = 0.9, calibration: dict | None = None):
+        """Predictive interval ``(lo, hi)`` of the MI a new experiment of ``n`` cells at depth
+        ``x`` would measure, calibrated by extrapolation (:mod:`helpers.laws.calibration`).
+
+        Unlike :meth:`band` (the fitted surface's own uncertainty) it adds the seed scatter and
+        the error of the law's form beyond the cells it was fitted on, learned on the
+        released grids; on them a fit to the sizes up to a tenth of the largest covers about
+        90 % of the largest size's cells at ``level = 0.9`` (``benchmarks/extrapolation.py``).
+        """
+        from .calibration import kappa
+
+        if not 0 < level < 1:
+            msg = f"level must be in (0, 1) (got {level!r})."
+            raise ValueError(msg)
+        mid = self.predict(n, x)
+        z = float(_norm_ppf(0.5 + level / 2))
+        half = z * np.sqrt(self.predictive_variance(n, x, kappa=kappa(self.form, calibration)))
         return mid - half, mid + half
 
     def sample_params(self, size: int, *, seed: int = 0) -> list[dict]:
@@ -259,6 +309,7 @@ class JointLawFit:
             "theta": [float(v) for v in self.theta],
             "cov": np.asarray(self.cov, float).tolist(),
             "r_squared": self.r_squared,
+            "resid_sd": self.resid_sd,
             "n_points": self.n_points,
             "success": self.success,
             "domain": {k: [float(v) for v in lims] for k, lims in self.domain.items()},
@@ -307,10 +358,23 @@ class JointLawFit:
             msg = "Not a valid saved joint-law fit: " + "; ".join(problems) + "."
             raise ValueError(msg)
         empty = np.array([], dtype=float)
-        return cls(
+        fit = cls(
             form=form, n=empty, x=empty, mi=empty, theta=theta, cov=cov, params=params,
             errors=errors, r_squared=r_squared, success=success, domain=domain,
         )
+        resid_sd = d.get("resid_sd")
+        if resid_sd is not None:
+            if not (isinstance(resid_sd, int | float) and resid_sd >= 0):
+                msg = f"Not a valid saved joint-law fit: resid_sd {resid_sd!r} is not a scatter."
+                raise ValueError(msg)
+            fit.saved_resid_sd = float(resid_sd)
+        return fit
+
+
+def _norm_ppf(p):
+    from scipy import stats
+
+    return stats.norm.ppf(p)
 
 
 def _joint_starts(n, x, y):
