@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from helpers import laws, plan
 from helpers.laws import calibration
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _synthetic_fit(seed=0, sd=0.03):
     rng = np.random.default_rng(seed)
@@ -82,20 +76,11 @@ def test_designs_carry_the_predictive_interval_and_flag_far_extrapolation():
     assert far.beyond_calibration and "calibrated for" in str(far)
 
 
-def _extrapolation():
-    spec = importlib.util.spec_from_file_location("extrapolation",
-                                                  ROOT / "benchmarks" / "extrapolation.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_on_the_released_grids_the_default_interval_covers_without_its_own_grid():
     """Fit on sizes ≤ a tenth of the largest, judge every cell of the largest size, with the
     calibration refitted without the grid judged (leave one grid out)."""
-    ex = _extrapolation()
-    rows = [r for r in ex.fits() if r["form"] == "coupled"]
-    loo = ex.table(rows, calibration.load(), leave_one_out=True)
+    rows = calibration.released_held_out(forms=("coupled",))
+    loo = calibration.extrapolation_table(rows, leave_one_out=True)
     assert len(loo) == 16
     assert loo["cover"].mean() >= 0.85
     assert loo["half"].median() <= 0.3

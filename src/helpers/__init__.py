@@ -23,6 +23,7 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``sweep``      a task's sweep as jobs: grid, run (serial or Dask), sharded results, fits
 ``apply``      the noise law of your own AnnData and embedding, in one call or command
 ``plan``       experimental design from the joint cells × depth law (also a command line)
+``sequencing`` library complexity (UMIs saturate with reads) and costs in reads and lanes
 ``zoo``        every published curve with its fit in one offline interactive (Bokeh) page
 ``progress``   progress bars for people watching, none in the built book or under papermill
 ``imaging``    the image tasks: noise images → MobileNet → label MI
@@ -53,6 +54,7 @@ _SUBMODULES = (
     "sweep",
     "apply",
     "plan",
+    "sequencing",
     "zoo",
     "progress",
     "imaging",
