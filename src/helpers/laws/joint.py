@@ -309,7 +309,7 @@ class JointLawFit:
             "theta": [float(v) for v in self.theta],
             "cov": np.asarray(self.cov, float).tolist(),
             "r_squared": self.r_squared,
-            "resid_sd": self.resid_sd,
+            "resid_sd": self.resid_sd if np.isfinite(self.resid_sd) else None,
             "n_points": self.n_points,
             "success": self.success,
             "domain": {k: [float(v) for v in lims] for k, lims in self.domain.items()},
