@@ -3,7 +3,7 @@
 For every released single-cell grid (task × model, 16 in all) the joint law is fitted to the
 training sizes up to a tenth of the grid's largest, and its prediction at the largest size
 is compared with every held-out cell of the grid (each depth and seed)
-(:func:`helpers.laws.calibration.released_held_out`).  Printed per grid and form: RMSE
+(:func:`helpers.laws.selection.released_held_out`).  Printed per grid and form: RMSE
 (bits), the coverage of the nominal-90 % band of the fit's parameters alone and its median
 half-width, and the same for the calibrated predictive interval
 (:meth:`helpers.laws.JointLawFit.interval`), with the calibration fitted on every grid
@@ -29,12 +29,15 @@ def main(argv=None) -> int:
     ap.add_argument("--frac", type=float, default=0.1)
     args = ap.parse_args(argv)
     from helpers.laws import calibration as cal
+    from helpers.laws import selection
 
-    rows = cal.released_held_out(frac=args.frac)
+    from helpers import published
+
+    rows = selection.released_held_out(published.single_cell(), frac=args.frac)
     if args.write:
         print(f"wrote {cal.write(cal.calibrate(rows), frac=args.frac)}")
-    pooled = cal.extrapolation_table(rows, calibration=cal.load(), leave_one_out=False)
-    loo = cal.extrapolation_table(rows, leave_one_out=True)
+    pooled = selection.extrapolation_table(rows, calibration=cal.load(), leave_one_out=False)
+    loo = selection.extrapolation_table(rows, leave_one_out=True)
     pooled["cover_loo"], pooled["half_loo"] = loo["cover"], loo["half"]
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(pooled.round(3).to_string(index=False))

@@ -79,8 +79,10 @@ def test_designs_carry_the_predictive_interval_and_flag_far_extrapolation():
 def test_on_the_released_grids_the_default_interval_covers_without_its_own_grid():
     """Fit on sizes ≤ a tenth of the largest, judge every cell of the largest size, with the
     calibration refitted without the grid judged (leave one grid out)."""
-    rows = calibration.released_held_out(forms=("coupled",))
-    loo = calibration.extrapolation_table(rows, leave_one_out=True)
+    from helpers import published
+
+    rows = laws.selection.released_held_out(published.single_cell(), forms=("coupled",))
+    loo = laws.selection.extrapolation_table(rows, leave_one_out=True)
     assert len(loo) == 16
     assert loo["cover"].mean() >= 0.85
     assert loo["half"].median() <= 0.3

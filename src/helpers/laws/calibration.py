@@ -37,10 +37,8 @@ __all__ = [
     "PATH",
     "calibrate",
     "decades_beyond",
-    "extrapolation_table",
     "kappa",
     "load",
-    "released_held_out",
     "write",
 ]
 
@@ -78,13 +76,11 @@ def calibrate(rows, *, level: float = 0.9) -> dict:
     each held-out cell the need is ``sqrt(max(0, (|r| / z)² − σ²_in)) / d``; ``κ`` is its
     ``level`` quantile with every grid weighted equally.
     """
-    from .joint import JOINT_FORMS
-
     z = stats.norm.ppf(0.5 + level / 2)
     needs: dict[str, list] = {}
     for r in rows:
         fit, test = r["fit"], r["test"]
-        if r["form"] not in JOINT_FORMS:  # a rule's choice repeats a form's own fit
+        if r["form"] != fit.form:  # a rule's choice repeats a form's own fit
             continue
         n, x, y = (test[c].to_numpy(float) for c in ("size", "x", "mi"))
         d = decades_beyond(fit, n)
@@ -137,58 +133,3 @@ def kappa(form: str, calibration: dict | None = None) -> float:
         raise FileNotFoundError(msg)
     return float(max(v["kappa"] for v in table.values()))
 
-
-def released_held_out(*, frac: float = 0.1, forms=("naive", "coupled", "free", "bic")) -> list:
-    """Every released single-cell grid fitted on its sizes up to ``frac`` × its largest.
-
-    Returns one dict per grid and form: ``task``, ``model``, ``form`` (as asked), ``fit`` and
-    ``test`` (the grid's cells of the largest size), the input of :func:`calibrate` and
-    :func:`extrapolation_table`.
-    """
-    import warnings
-
-    from .. import published
-    from .joint import fit_joint_law
-
-    sc = published.single_cell()
-    out = []
-    for (task, model), g in sc.groupby(["task", "model"], sort=True):
-        n_max = g["size"].max()
-        train, test = g[g["size"] <= frac * n_max * (1 + 1e-9)], g[g["size"] == n_max]
-        for form in forms:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fit = fit_joint_law(train["size"], train["x"], train["mi"], form=form)
-            out.append(dict(task=task, model=model, form=form, fit=fit, test=test))
-    return out
-
-
-def extrapolation_table(rows, *, calibration: dict | None = None,
-                        leave_one_out: bool = True):
-    """Per grid and form: how the fit predicts its held-out largest size.
-
-    Columns: ``rmse`` (bits), ``band_cover`` / ``band_half`` (the fit's own 90 % band,
-    :meth:`JointLawFit.band` at 1.645 sigma; NaN where the fit has no finite covariance) and
-    ``cover`` / ``half`` (the calibrated 90 % predictive interval; with ``leave_one_out`` its
-    calibration is refitted without the grid it is judged on).
-    """
-    import pandas as pd
-
-    records = []
-    for r in rows:
-        fit, test = r["fit"], r["test"]
-        n, x, y = (test[c].to_numpy(float) for c in ("size", "x", "mi"))
-        pred = fit.predict(n, x)
-        lo, hi = fit.band(n, x, sigma=Z90)
-        c = calibration
-        if leave_one_out:
-            c = calibrate([o for o in rows if (o["task"], o["model"]) != (r["task"], r["model"])])
-        plo, phi = fit.interval(n, x, level=0.9, calibration=c)
-        records.append(dict(
-            task=r["task"], model=r["model"], form=r["form"], chosen=fit.form,
-            rmse=float(np.sqrt(np.mean((pred - y) ** 2))),
-            band_cover=float(np.mean((y >= lo) & (y <= hi))),
-            band_half=float(np.median((hi - lo) / 2)),
-            cover=float(np.mean((y >= plo) & (y <= phi))),
-            half=float(np.median((phi - plo) / 2))))
-    return pd.DataFrame(records)
