@@ -108,7 +108,7 @@ class LibraryComplexity:
             msg = (f"a pilot needs fewer UMIs than reads per cell (got {u:g} UMIs from "
                    f"{r:g} reads): every read a new molecule says nothing of saturation.")
             raise ValueError(msg)
-        return cls(r / _saturation_ratio(1.0 - u / r))
+        return cls.from_saturation(r, 1.0 - u / r)
 
     @classmethod
     def from_saturation(cls, reads_per_cell: float, saturation: float) -> LibraryComplexity:

@@ -99,11 +99,12 @@ def calibrate(rows, *, level: float = 0.9) -> dict:
 
 def write(calibration: dict, *, frac: float = 0.1) -> Path:
     """Write the calibration with its provenance to :data:`PATH`."""
+    level = next(iter(calibration.values()))["level"]
     out = {
         "what": "model-form error per decade of extrapolation in cells (kappa, bits), per "
                 "joint form, of helpers.laws.JointLawFit.interval",
         "how": f"each released single-cell grid (helpers.published.single_cell) fitted on its "
-               f"sizes <= {frac:g} x its largest; kappa is the {calibration and next(iter(calibration.values()))['level']:g} "
+               f"sizes <= {frac:g} x its largest; kappa is the {level:g} "
                "quantile, every grid weighted equally, of the kappa each held-out cell of the "
                "largest size needs to fall inside the interval",
         "script": "benchmarks/extrapolation.py --write",
