@@ -199,21 +199,87 @@ def _rows_rp(c) -> list[tuple[str, str, object]]:
     ]
 
 
+def _rows_mobilenet(c) -> list[tuple[str, str, object]]:
+    base = {"v3_small": "MobileNetV3-Small", "v2": "MobileNetV2"}.get(c.arch, c.arch)
+    return [
+        ("Model Architecture", "Base model", base),
+        (
+            "Model Architecture",
+            "Weight initialization",
+            "ImageNet pretrained (IMAGENET1K_V1)" if c.pretrained else "random (from scratch)",
+        ),
+        ("Model Architecture", "Input Channels", "3 (grayscale converted by repeating)"),
+        ("Training Hyperparameters", "Optimizer", "Adam"),
+        ("Training Hyperparameters", "Learning rate", c.lr),
+        ("Training Hyperparameters", "Weight decay", c.weight_decay),
+        ("Training Hyperparameters", "Finetuning objective", "CrossEntropyLoss"),
+        ("Training Hyperparameters", "Batch size", c.batch_size),
+        ("Training Hyperparameters", "Epochs", c.epochs),
+        (
+            "Training Hyperparameters",
+            "Batch-norm re-estimation",
+            f"{c.bn_recalibrate} training images" if c.bn_recalibrate else "none",
+        ),
+        ("Embedding Extraction", "Representation", "Last layer before classifier"),
+    ]
+
+
+def _rows_esm2(c) -> list[tuple[str, str, object]]:
+    start = f"pretrained {c.checkpoint}" if c.checkpoint else (
+        f"from scratch ({c.num_hidden_layers} layers, hidden {c.hidden_size}, "
+        f"{c.num_attention_heads} heads)")
+    return [
+        (
+            "Model Architecture",
+            "Base model",
+            f"ESM2 ({c.size} parameters)" if c.checkpoint else f"ESM2 architecture (stand-in for {c.size})",
+        ),
+        ("Model Architecture", "Weights", start),
+        (
+            "Model Architecture",
+            "Finetuning objective",
+            f"Masked Language Modeling ({c.mask_probability:.0%} masking)",
+        ),
+        ("Model Architecture", "Max sequence length", c.max_length),
+        ("Hyperparameters", "Optimizer", "AdamW"),
+        ("Hyperparameters", "Learning rate", c.lr),
+        ("Hyperparameters", "Weight decay", c.weight_decay),
+        ("Hyperparameters", "Batch size", c.batch_size),
+        ("Hyperparameters", "Epochs", c.epochs),
+        (
+            "Embedding Extraction",
+            "Pooling method",
+            "Mean pooling of last hidden state"
+            + (" (special tokens included)" if c.pool_special_tokens else ""),
+        ),
+        (
+            "Embedding Extraction",
+            "Embedded length",
+            f"first {c.embed_max_length} tokens" if c.embed_max_length else "whole sequence",
+        ),
+    ]
+
+
 _ROWS = {
     "Geneformer": _rows_geneformer,
     "SCVI": _rows_scvi,
     "PCA": _rows_pca,
     "RandomProjection": _rows_rp,
+    "MobileNetV3": _rows_mobilenet,
+    "MobileNetV2": _rows_mobilenet,
+    "ESM2-8M": _rows_esm2,
+    "ESM2-35M": _rows_esm2,
+    "ESM2-150M": _rows_esm2,
 }
 
 
 def hyperparameter_table(name_or_model, *, profile: str = "paper") -> pd.DataFrame:
-    """Hyperparameter table of a model (Table S1 for Geneformer, Table S2 for SCVI).
+    """Hyperparameter table of a model (Tables S1, S2, S4, S5: Geneformer, SCVI, MobileNet, ESM2).
 
     Parameters
     ----------
     name_or_model
-        A model name (``"RandomProjection"``, ``"PCA"``, ``"SCVI"``, ``"Geneformer"``) — its
+        A model name (any of :func:`helpers.models.names`, e.g. ``"SCVI"``, ``"ESM2-8M"``) — its
         configuration at ``profile`` is tabulated — or a model instance, whose own configuration
         (with any overrides) is tabulated and ``profile`` is ignored.
     profile
