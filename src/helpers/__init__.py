@@ -27,6 +27,7 @@ fast (torch, scvi-tools and transformers load only when a model is used)::
 ``zoo``        every published curve with its fit in one offline interactive (Bokeh) page
 ``progress``   progress bars for people watching, none in the built book or under papermill
 ``imaging``    the image tasks: noise images → MobileNet → label MI
+``scorecard``  the paper's claims as data, recomputed from the released tables and our runs
 =============  ==============================================================
 """
 
@@ -58,6 +59,7 @@ _SUBMODULES = (
     "zoo",
     "progress",
     "imaging",
+    "scorecard",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]

@@ -26,6 +26,7 @@ __all__ = [
     "plot_noise_collapse",
     "plot_noise_curves",
     "plot_noise_fit",
+    "plot_parameter_bars",
     "plot_substitutions",
     "add_rate_axis",
     "plot_task_against_published",
@@ -127,7 +128,7 @@ def annotate_noise_fit(ax, fit: laws.NoiseLawFit, *, color="0.2", units="UMIs pe
     y = fit.predict(fit.u_bar)
     ax.plot([fit.u_bar], [y], "o", mfc="white", mec=color, ms=7, zorder=5)
     ax.annotate(
-        rf"$\bar u = {fit.u_bar:,.0f}$ {units}",
+        rf"$\bar u = {fit.u_bar:,.0f}$ {units}" if fit.u_bar >= 100 else rf"$\bar u = {fit.u_bar:.3g}$ {units}",
         xy=(fit.u_bar, y),
         xytext=(fit.u_bar * 4, y - 0.25 * fit.i_max),
         arrowprops=dict(arrowstyle="->", color=color),
@@ -585,6 +586,51 @@ def plot_class_parameters(fits, *, by="signal", title=None):
 
 __all__ += ["plot_class_parameters", "plot_image_grid", "plot_signal_curves",
             "plot_training_curves"]
+
+
+def plot_parameter_bars(fits, axes=None, *, title=None):
+    """Fig. 2f in the paper's form: bars of ū (left, log scale) and I_max (right) per task and model.
+
+    ``fits`` has one noise-law fit per ``task`` (the names of :data:`TASK_ORDER`) and
+    ``model``, with ``u_bar``, ``i_max``, their ``*_err`` and ``ok``.  Error bars are 1σ; a
+    fit the data do not constrain is drawn hatched and without error bar, as an extrapolation.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> fits = pd.DataFrame({"task": ["Protein MI"] * 2, "model": ["PCA", "SCVI"],
+    ...                      "u_bar": [900.0, 300.0], "i_max": [2.0, 3.0], "u_bar_err": [50.0, 20.0],
+    ...                      "i_max_err": [0.1, 0.1], "ok": [True, False]})
+    >>> axes = plot_parameter_bars(fits)
+    >>> [len(ax.patches) for ax in axes]
+    [2, 2]
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    tasks = [t for t in TASK_ORDER if t in set(fits["task"])]
+    models = [m for m in MODEL_ORDER if m in set(fits["model"])]
+    width = 0.8 / max(len(models), 1)
+    for ax, (col, label, log) in zip(axes, [("u_bar", r"$\bar u$ (UMIs per cell)", True),
+                                            ("i_max", r"$I_{\max}$ (bits)", False)]):
+        for j, model in enumerate(models):
+            sub = fits[fits["model"] == model].set_index("task").reindex(tasks)
+            pos = np.arange(len(tasks)) + (j - (len(models) - 1) / 2) * width
+            ok = sub["ok"].fillna(False).astype(bool).to_numpy()
+            err = sub.get(f"{col}_err", pd.Series(np.nan, index=sub.index)).to_numpy(dtype=float)
+            err = np.where(ok & np.isfinite(err), err, 0.0)
+            bars = ax.bar(pos, sub[col], width, yerr=err, color=MODEL_COLORS[model], label=model,
+                          capsize=2, edgecolor="k", linewidth=0.3)
+            for k in np.flatnonzero(~ok):
+                bars[k].set_hatch("///")
+                bars[k].set_alpha(0.5)
+        ax.set_xticks(np.arange(len(tasks)), [t.replace(" MI", "") for t in tasks])
+        ax.set_ylabel(label)
+        if log:
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8, ncol=2)
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    return axes
 
 
 def save_figure(fig, path, **kwargs):
