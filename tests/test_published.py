@@ -119,11 +119,8 @@ def test_actual_depths_of_table_s6():
 
 
 @pytest.fixture(scope="module")
-def cell_fits():
-    sc = published.single_cell(include_cell_type=True)
-    return laws.fit_table(
-        sc, ["dataset", "task", "algorithm", "quality"], law="cell", x="size", y="mi_value"
-    )
+def cell_fits(released):
+    return released.cell_fits
 
 
 def test_cell_number_fits_of_every_curve(cell_fits):

@@ -5,7 +5,8 @@ measured point with the columns
 
 ``modality, task, model, size, curve, level, x, mi``
 
-where ``x`` is the signal-to-noise power of Eq. 1, put on the axis exactly as the paper does
+where ``x`` is the signal-to-noise power of Eq. 1, put on the axis exactly as the authors'
+analysis notebooks do
 (see ``published/README.md`` of the data mirror): single cell ``x = umis_per_cell``;
 sequences ``x = true/error``; Caltech101 Gaussian ``x = 1/Scale²``, resolution ``x = 1/Factor``;
 TissueMNIST Gaussian ``x = 1/S``, pixelation ``x = 1/F²``.  Because the two image tables do
@@ -29,6 +30,7 @@ __all__ = [
     "actual_depth",
     "caltech101",
     "cell_r2_summary",
+    "collapsed_cell_curves",
     "estimator_audit",
     "learned_cell_curves",
     "model_comparisons",
@@ -443,6 +445,21 @@ def learned_cell_curves(cell_fits: pd.DataFrame, *, min_quality: float = 0.1) ->
     """
     _check_columns(cell_fits, ["algorithm", "quality"], "cell_fits")
     keep = cell_fits["algorithm"].isin(LEARNED_MODELS) & (cell_fits["quality"] >= min_quality)
+    return cell_fits[keep].reset_index(drop=True)
+
+
+def collapsed_cell_curves(cell_fits: pd.DataFrame, *, min_quality: float = 0.1) -> pd.DataFrame:
+    """The cell-number curves of the collapse panel (Fig. 2b; the draft's Fig. 1b).
+
+    The caption's rule: "54 different cell number scaling curves across three model families and
+    four datasets. Datasets with transcript counts downsampled by more than one order of
+    magnitude are omitted" — Geneformer, scVI and PCA on the four tasks of Fig. 2 (cell type
+    left out) at a quality of at least ``min_quality``, with a fit the data constrain (``ok``).
+    It differs from the rule of the draft's R² statement (:func:`learned_cell_curves`).
+    """
+    _check_columns(cell_fits, ["algorithm", "quality", "task", "ok"], "cell_fits")
+    keep = (cell_fits["algorithm"].isin([*LEARNED_MODELS, "PCA"]) & (cell_fits["quality"] >= min_quality)
+            & (cell_fits["task"] != "Cell type MI") & cell_fits["ok"].astype(bool))
     return cell_fits[keep].reset_index(drop=True)
 
 

@@ -29,10 +29,11 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -93,7 +94,9 @@ class Claim:
         if not (self.where.get("draft") or self.where.get("latest")):
             raise ValueError(f"claim {self.id!r} says where it is in neither version of the paper")
         if not (self.released or self.ours or self.untestable):
-            raise ValueError(f"claim {self.id!r} has no measure and does not say what would test it")
+            raise ValueError(
+                f"claim {self.id!r} has no measure and does not say what would test it"
+            )
         for name in (self.released, self.ours):
             if name is not None and name not in _MEASURES:
                 raise ValueError(f"claim {self.id!r} names the unknown measure {name!r}")
@@ -167,7 +170,9 @@ class Released:
     def largest(self) -> pd.DataFrame:
         """Single-cell noise fits at each task's largest training size."""
         sc = self.noise_fits[self.noise_fits["modality"] == "Single cell"]
-        return sc.loc[sc.groupby("task")["size"].transform("max") == sc["size"]].reset_index(drop=True)
+        return sc.loc[sc.groupby("task")["size"].transform("max") == sc["size"]].reset_index(
+            drop=True
+        )
 
     @cached_property
     def single_cell(self) -> pd.DataFrame:
@@ -186,7 +191,9 @@ class Released:
     def full_depth(self) -> pd.DataFrame:
         """Cell-number fits at full depth of the four tasks of Fig. 2 (cell type left out)."""
         f = self.cell_fits
-        return f[np.isclose(f["quality"], 1.0) & (f["task"] != "Cell type MI")].reset_index(drop=True)
+        return f[np.isclose(f["quality"], 1.0) & (f["task"] != "Cell type MI")].reset_index(
+            drop=True
+        )
 
     @cached_property
     def s6(self) -> pd.DataFrame:
@@ -256,18 +263,22 @@ class Ours:
         if not parts:
             return None
         fits, _ = sweep.fit(pd.concat(parts, ignore_index=True))
-        return fits.loc[fits.groupby("task")["size"].transform("max") == fits["size"]].reset_index(drop=True)
+        return fits.loc[fits.groupby("task")["size"].transform("max") == fits["size"]].reset_index(
+            drop=True
+        )
 
     @cached_property
     def fig2_fits(self) -> pd.DataFrame | None:
-        """:attr:`cell_noise_fits` of each task's main signal, named as in Fig. 2 (``Protein MI``…)."""
+        """:attr:`cell_noise_fits` of each task's main signal, in the names of Fig. 2."""
         from . import published, tasks
 
         fits = self.cell_noise_fits
         if fits is None:
             return None
         fits = fits[fits["signal"] == fits.groupby("task")["signal"].transform("first")].copy()
-        fits["task"] = [published.SIGNAL_TASK.get(tasks.get(t).paper.signal, t) for t in fits["task"]]
+        fits["task"] = [
+            published.SIGNAL_TASK.get(tasks.get(t).paper.signal, t) for t in fits["task"]
+        ]
         return fits.reset_index(drop=True)
 
     def umi90_table(self) -> pd.DataFrame | None:
@@ -283,7 +294,9 @@ class Ours:
                 depth[name] = float(rows.loc[rows["level"] == rows["level"].max(), "x"].mean())
         from . import published, tasks
 
-        depth = {published.SIGNAL_TASK.get(tasks.get(k).paper.signal, k): v for k, v in depth.items()}
+        depth = {
+            published.SIGNAL_TASK.get(tasks.get(k).paper.signal, k): v for k, v in depth.items()
+        }
         out = fits[["task", "model", "u_bar", "i_max", "ok"]].copy()
         out["umi90"] = [f.umi90_of("table") for f in fits["fit"]]
         out["actual"] = out["task"].map(depth)
@@ -307,6 +320,7 @@ def _measure(name: str):
     def register(fn):
         _MEASURES[name] = fn
         return fn
+
     return register
 
 
@@ -315,8 +329,13 @@ def measures() -> list[str]:
     return sorted(_MEASURES)
 
 
-_TASK_WORD = {"Protein MI": "protein", "Clonal MI": "clonal", "Temporal MI": "temporal",
-              "Spatial MI": "spatial", "Cell type MI": "cell type"}
+_TASK_WORD = {
+    "Protein MI": "protein",
+    "Clonal MI": "clonal",
+    "Temporal MI": "temporal",
+    "Spatial MI": "spatial",
+    "Cell type MI": "cell type",
+}
 
 
 def _by_task(frame: pd.DataFrame, value: str, model_col: str = "model") -> pd.DataFrame:
@@ -336,9 +355,14 @@ def _n_models(ev: Released):
     configs = sc.groupby(["dataset", "algorithm", "size", "quality"]).ngroups
     runs = published.run_counts()
     other = int(runs.drop("Single cell").sum())
-    return Measured(configs + other, detail=(
-        f"{configs:,} single-cell configurations (dataset × model × size × depth) + {other} image "
-        f"and sequence runs; counting every seed, the tables hold {int(runs.sum()):,} trained models"))
+    return Measured(
+        configs + other,
+        detail=(
+            f"{configs:,} single-cell configurations (dataset × model × size × depth) + "
+            f"{other} image and sequence runs; counting every seed, the tables hold "
+            f"{int(runs.sum()):,} trained models"
+        ),
+    )
 
 
 @_measure("released.n_sc_curves")
@@ -351,9 +375,13 @@ def _n_sc_curves(ev: Released):
 def _n_other_curves(ev: Released):
     other = int((ev.noise_fits["modality"] != "Single cell").sum())
     five_way = len(ev.caltech_5way)
-    return Measured(other + five_way, detail=(
-        f"{other} image and sequence curves the paper fits per class, plus the {five_way} "
-        "Caltech101 5-class curves"))
+    return Measured(
+        other + five_way,
+        detail=(
+            f"{other} image and sequence curves the paper fits per class, plus the {five_way} "
+            "Caltech101 5-class curves"
+        ),
+    )
 
 
 @_measure("released.n_sc_constrained")
@@ -365,10 +393,13 @@ def _n_sc_constrained(ev: Released):
 
 @_measure("released.n_cell_collapse")
 def _n_cell_collapse(ev: Released):
-    f = ev.cell_fits
-    keep = (f["quality"] >= 0.1) & f["ok"] & (f["task"] != "Cell type MI") & (f["algorithm"] != "RandomProjection")
-    return Measured(int(keep.sum()), detail=(
-        "ok cell-number fits of Geneformer, scVI and PCA on the four tasks at quality ≥ 0.1"))
+    from . import published
+
+    n = len(published.collapsed_cell_curves(ev.cell_fits))
+    return Measured(
+        n,
+        detail="ok cell-number fits of Geneformer, scVI and PCA on the four tasks at quality ≥ 0.1",
+    )
 
 
 @_measure("released.sample_size_orders")
@@ -383,11 +414,16 @@ def _largest_size(task):
         sc = ev.single_cell
         n = float(sc.loc[sc["task"] == task, "size"].max())
         return Measured(math.log10(n), detail=f"largest training set {n:,.0f} cells")
+
     return fn
 
 
-for _task, _key in [("Temporal MI", "temporal"), ("Protein MI", "protein"),
-                    ("Clonal MI", "clonal"), ("Spatial MI", "spatial")]:
+for _task, _key in [
+    ("Temporal MI", "temporal"),
+    ("Protein MI", "protein"),
+    ("Clonal MI", "clonal"),
+    ("Spatial MI", "spatial"),
+]:
     _MEASURES[f"released.log10_cells_{_key}"] = _largest_size(_task)
 
 
@@ -397,8 +433,16 @@ def _gf_ubar_max(fits):
     left = sorted(set(fits.loc[(fits["model"] == "Geneformer") & ~fits["ok"], "task"]))
     if u.empty:
         return None
-    return Measured(float(u.max()), detail="Geneformer ū: " + _listing(u, "{:,.0f}") + (
-        f" (not constrained, left out: {', '.join(_TASK_WORD.get(t, t) for t in left)})" if left else ""))
+    return Measured(
+        float(u.max()),
+        detail="Geneformer ū: "
+        + _listing(u, "{:,.0f}")
+        + (
+            f" (not constrained, left out: {', '.join(_TASK_WORD.get(t, t) for t in left)})"
+            if left
+            else ""
+        ),
+    )
 
 
 @_measure("released.geneformer_ubar_max")
@@ -415,8 +459,11 @@ def _o_gf_ubar(ev: Ours):
 @_measure("released.scvi_protein_ubar")
 def _scvi_protein(ev: Released):
     row = ev.largest.query("task == 'Protein MI' and model == 'SCVI'").iloc[0]
-    return Measured(float(row["u_bar"]), se=float(row["u_bar_err"]),
-                    detail=f"scVI ū on protein MI {row['u_bar']:,.0f} ± {row['u_bar_err']:,.0f}")
+    return Measured(
+        float(row["u_bar"]),
+        se=float(row["u_bar_err"]),
+        detail=f"scVI ū on protein MI {row['u_bar']:,.0f} ± {row['u_bar_err']:,.0f}",
+    )
 
 
 @_measure("released.scvi_low_ubar_tasks")
@@ -429,7 +476,10 @@ def _scvi_low(ev: Released):
 def _pca_over_gf(fits):
     u = _by_task(fits, "u_bar")
     ratio = u["PCA"] / u["Geneformer"]
-    return Measured((float(ratio.min()), float(ratio.max())), detail="PCA ū / Geneformer ū: " + _listing(ratio, "{:.1f}"))
+    return Measured(
+        (float(ratio.min()), float(ratio.max())),
+        detail="PCA ū / Geneformer ū: " + _listing(ratio, "{:.1f}"),
+    )
 
 
 @_measure("released.pca_over_geneformer_ubar")
@@ -488,8 +538,11 @@ def _o_gf_robust(ev: Ours):
 def _pca_least_robust(fits):
     u = _by_task(fits, "u_bar")
     worse = (u["PCA"] > u["Geneformer"]) & (u["PCA"] > u["SCVI"])
-    return Measured(bool(worse.all()), detail="PCA ū / min(learned ū): " + _listing(
-        u["PCA"] / u[["Geneformer", "SCVI"]].min(axis=1), "{:.1f}"))
+    return Measured(
+        bool(worse.all()),
+        detail="PCA ū / min(learned ū): "
+        + _listing(u["PCA"] / u[["Geneformer", "SCVI"]].min(axis=1), "{:.1f}"),
+    )
 
 
 @_measure("released.pca_less_robust_than_learned")
@@ -506,8 +559,11 @@ def _o_pca_least(ev: Ours):
 def _gf_below_linear(fits):
     i = _by_task(fits, "i_max")
     below = i[["PCA", "RandomProjection"]].max(axis=1) > i["Geneformer"]
-    return Measured(bool(below.any()), detail="tasks where a linear baseline's I_max exceeds Geneformer's: "
-                    + (", ".join(_TASK_WORD.get(t, t) for t in below[below].index) or "none"))
+    return Measured(
+        bool(below.any()),
+        detail="tasks where a linear baseline's I_max exceeds Geneformer's: "
+        + (", ".join(_TASK_WORD.get(t, t) for t in below[below].index) or "none"),
+    )
 
 
 @_measure("released.geneformer_below_linear")
@@ -518,7 +574,9 @@ def _r_gf_linear(ev: Released):
 @_measure("ours.geneformer_below_linear")
 def _o_gf_linear(ev: Ours):
     fits = ev.fig2_fits
-    return _gf_below_linear(fits) if _need(fits, ["Geneformer", "PCA", "RandomProjection"]) else None
+    return (
+        _gf_below_linear(fits) if _need(fits, ["Geneformer", "PCA", "RandomProjection"]) else None
+    )
 
 
 @_measure("released.pca_spatial_hockey_stick")
@@ -532,7 +590,10 @@ def _hockey(ev: Released):
 def _iinf_gap(ev: Released):
     i = _by_task(ev.full_depth, "i_inf", "algorithm")
     gap = i["SCVI"] - i["Geneformer"]
-    return Measured((float(gap.min()), float(gap.max())), detail="scVI − Geneformer I_∞: " + _listing(gap, "{:+.2f}"))
+    return Measured(
+        (float(gap.min()), float(gap.max())),
+        detail="scVI − Geneformer I_∞: " + _listing(gap, "{:+.2f}"),
+    )
 
 
 @_measure("released.cell_scvi_highest_iinf")
@@ -546,9 +607,13 @@ def _scvi_highest(ev: Released):
 def _pca_vs_gf(ev: Released):
     i = _by_task(ev.full_depth, "i_inf", "algorithm")
     higher = i["PCA"] > i["Geneformer"]
-    expected = pd.Series({"Protein MI": False, "Temporal MI": False, "Clonal MI": True, "Spatial MI": True})
+    expected = pd.Series(
+        {"Protein MI": False, "Temporal MI": False, "Clonal MI": True, "Spatial MI": True}
+    )
     agree = bool((higher.reindex(expected.index) == expected).all())
-    return Measured(agree, detail="PCA I_∞ − Geneformer I_∞: " + _listing(i["PCA"] - i["Geneformer"], "{:+.2f}"))
+    return Measured(
+        agree, detail="PCA I_∞ − Geneformer I_∞: " + _listing(i["PCA"] - i["Geneformer"], "{:+.2f}")
+    )
 
 
 @_measure("released.cell_pca_nsat_max")
@@ -559,10 +624,16 @@ def _pca_nsat(ev: Released):
 
 @_measure("released.cell_nsat_below_size")
 def _nsat_below(ev: Released):
-    f = ev.full_depth[ev.full_depth["ok"] & ev.full_depth["algorithm"].isin(["Geneformer", "SCVI", "PCA"])]
+    f = ev.full_depth[
+        ev.full_depth["ok"] & ev.full_depth["algorithm"].isin(["Geneformer", "SCVI", "PCA"])
+    ]
     largest = ev.single_cell.groupby("task")["size"].max()
     below = f["n_sat"].to_numpy() < largest.reindex(f["task"]).to_numpy()
-    return Measured(float(below.mean()), detail=f"{int(below.sum())} of {len(f)} ok full-depth fits have N_sat below the largest training set")
+    return Measured(
+        float(below.mean()),
+        detail=f"{int(below.sum())} of {len(f)} ok full-depth fits have N_sat below the largest "
+        "training set",
+    )
 
 
 @_measure("released.cell_pca_largest_s")
@@ -577,22 +648,35 @@ def _cell_r2(ev: Released):
     from . import published
 
     r2 = published.cell_r2_summary(published.learned_cell_curves(ev.cell_fits))
-    return Measured(r2["mean"], se=r2["sem"], detail=f"mean ± sem over {r2['n']} curves: {r2['mean']:.3f} ± {r2['sem']:.3f}")
+    return Measured(
+        r2["mean"],
+        se=r2["sem"],
+        detail=f"mean ± sem over {r2['n']} curves: {r2['mean']:.3f} ± {r2['sem']:.3f}",
+    )
 
 
 @_measure("released.cell_r2_eight_curves")
 def _cell_r2_eight(ev: Released):
     f = ev.full_depth[ev.full_depth["algorithm"].isin(["Geneformer", "SCVI"])]
     r2 = f["r_squared_means"].astype(float)
-    return Measured(float(r2.mean()), se=float(r2.sem()), detail=(
-        f"{len(f)} full-depth learned-model curves: mean R² {r2.mean():.3f} ± {r2.sem():.3f}, lowest {r2.min():.3f}"))
+    return Measured(
+        float(r2.mean()),
+        se=float(r2.sem()),
+        detail=(
+            f"{len(f)} full-depth learned-model curves: mean R² {r2.mean():.3f} ± "
+            f"{r2.sem():.3f}, lowest {r2.min():.3f}"
+        ),
+    )
 
 
 # noise law: fit and collapse ----------------------------------------------------------------
 @_measure("released.sc_median_r2")
 def _sc_r2(ev: Released):
     sc = ev.noise_fits[(ev.noise_fits["modality"] == "Single cell") & ev.noise_fits["constrained"]]
-    return Measured(float(sc["r_squared"].median()), detail=f"median over {len(sc)} constrained curves, lowest {sc['r_squared'].min():.3f}")
+    return Measured(
+        float(sc["r_squared"].median()),
+        detail=f"median over {len(sc)} constrained curves, lowest {sc['r_squared'].min():.3f}",
+    )
 
 
 @_measure("ours.sc_median_r2")
@@ -601,7 +685,11 @@ def _o_sc_r2(ev: Ours):
     if fits is None:
         return None
     ok = fits[fits["ok"]]
-    return Measured(float(ok["r_squared"].median()), detail=f"median over {len(ok)} ok curves of {len(fits)} ({', '.join(sorted(set(fits['task'])))})")
+    return Measured(
+        float(ok["r_squared"].median()),
+        detail=f"median over {len(ok)} ok curves of {len(fits)} "
+        f"({', '.join(sorted(set(fits['task'])))})",
+    )
 
 
 def _collapse_r2(fit_objects):
@@ -610,7 +698,9 @@ def _collapse_r2(fit_objects):
     pairs = [f.collapse() for f in fit_objects]
     z = np.concatenate([p[0] for p in pairs])
     y = np.concatenate([p[1] for p in pairs])
-    return float(1 - np.sum((y - laws.universal_noise_curve(z)) ** 2) / np.sum((y - y.mean()) ** 2)), len(pairs)
+    return float(
+        1 - np.sum((y - laws.universal_noise_curve(z)) ** 2) / np.sum((y - y.mean()) ** 2)
+    ), len(pairs)
 
 
 @_measure("released.collapse_r2")
@@ -629,7 +719,9 @@ def _o_collapse(ev: Ours):
 
 
 def _rises(curves: pd.DataFrame, keys) -> pd.Series:
-    return curves.groupby(keys)[["x", "mi"]].apply(lambda g: g["x"].corr(g["mi"], method="spearman"))
+    return curves.groupby(keys)[["x", "mi"]].apply(
+        lambda g: g["x"].corr(g["mi"], method="spearman")
+    )
 
 
 @_measure("released.sc_curves_rise")
@@ -639,7 +731,10 @@ def _r_rise(ev: Released):
     sc = published.noise_curves()
     sc = sc[sc["modality"] == "Single cell"]
     rho = _rises(sc, ["curve"])
-    return Measured(float((rho > 0).mean()), detail=f"{int((rho > 0).sum())} of {len(rho)} curves rise with depth (Spearman)")
+    return Measured(
+        float((rho > 0).mean()),
+        detail=f"{int((rho > 0).sum())} of {len(rho)} curves rise with depth (Spearman)",
+    )
 
 
 @_measure("ours.sc_curves_rise")
@@ -651,7 +746,10 @@ def _o_rise(ev: Ours):
     rows = pd.concat(parts, ignore_index=True)
     rows = rows[rows["size"] == rows.groupby("task")["size"].transform("max")]
     rho = _rises(rows, ["task", "signal", "model"])
-    return Measured(float((rho > 0).mean()), detail=f"{int((rho > 0).sum())} of {len(rho)} of our curves rise with depth")
+    return Measured(
+        float((rho > 0).mean()),
+        detail=f"{int((rho > 0).sum())} of {len(rho)} of our curves rise with depth",
+    )
 
 
 @_measure("analytic.half_bit_fraction")
@@ -659,15 +757,23 @@ def _seventy(ev: Released):
     from . import laws
 
     ok = ev.largest[ev.largest["ok"]]
-    frac = 2.0 ** (laws.noise_law(ok["u_bar"].to_numpy(), ok["u_bar"].to_numpy(), ok["i_max"].to_numpy()) - ok["i_max"].to_numpy())
-    return Measured(float(np.median(frac)), detail=f"2^(I(ū) − I_max) over {len(ok)} fits: {frac.min():.3f}–{frac.max():.3f}")
+    frac = 2.0 ** (
+        laws.noise_law(ok["u_bar"].to_numpy(), ok["u_bar"].to_numpy(), ok["i_max"].to_numpy())
+        - ok["i_max"].to_numpy()
+    )
+    return Measured(
+        float(np.median(frac)),
+        detail=f"2^(I(ū) − I_max) over {len(ok)} fits: {frac.min():.3f}–{frac.max():.3f}",
+    )
 
 
 # UMI90 and the Discussion (Table S6) --------------------------------------------------------
 @_measure("released.s6_max_rel_diff")
 def _s6(ev: Released):
     d = 100 * float(ev.s6["rel_diff"].abs().max())
-    return Measured(d, detail=f"largest relative difference from the authors' u90 notebook: {d:.3f} %")
+    return Measured(
+        d, detail=f"largest relative difference from the authors' u90 notebook: {d:.3f} %"
+    )
 
 
 def _exceeds(ev: Released, model: str, definition: str = "table") -> pd.Series:
@@ -679,17 +785,24 @@ def _exceeds(ev: Released, model: str, definition: str = "table") -> pd.Series:
 def _gf_umi90(ev: Released):
     table, text = _exceeds(ev, "Geneformer", "table"), _exceeds(ev, "Geneformer", "text")
     names = lambda s: ", ".join(_TASK_WORD.get(t, t) for t in s[s].index) or "none"  # noqa: E731
-    return Measured(not bool(table.any()), detail=(
-        f"Geneformer's UMI90 exceeds the actual depth for {names(table)} (table definition), "
-        f"{names(text)} (text definition)"))
+    return Measured(
+        not bool(table.any()),
+        detail=(
+            f"Geneformer's UMI90 exceeds the actual depth for {names(table)} (table definition), "
+            f"{names(text)} (text definition)"
+        ),
+    )
 
 
 @_measure("released.scvi_umi90_exceeds_three")
 def _scvi_umi90(ev: Released):
     ex = _exceeds(ev, "SCVI")
     three = ["Protein MI", "Spatial MI", "Clonal MI"]
-    return Measured(bool(ex.reindex(three).all()), detail="scVI UMI90 above the actual depth for: "
-                    + ", ".join(_TASK_WORD.get(t, t) for t in ex[ex].index))
+    return Measured(
+        bool(ex.reindex(three).all()),
+        detail="scVI UMI90 above the actual depth for: "
+        + ", ".join(_TASK_WORD.get(t, t) for t in ex[ex].index),
+    )
 
 
 @_measure("released.temporal_depth_sufficient")
@@ -697,23 +810,33 @@ def _temporal(ev: Released):
     s = ev.s6.set_index(["task", "model"])
     rows = s.xs("Temporal MI", level="task")
     over = rows[rows["table_exceeds_actual"].astype(bool) & rows["ok"].astype(bool)]
-    return Measured(over.empty, detail="temporal MI, UMI90 (table) against the actual depth: " + "; ".join(
-        f"{m} {r.umi90_table:,.0f} vs {r.actual:,.0f}" for m, r in rows.iterrows()))
+    return Measured(
+        over.empty,
+        detail="temporal MI, UMI90 (table) against the actual depth: "
+        + "; ".join(f"{m} {r.umi90_table:,.0f} vs {r.actual:,.0f}" for m, r in rows.iterrows()),
+    )
 
 
 @_measure("released.protein_spatial_limited")
 def _limited(ev: Released):
     ex = _exceeds(ev, "SCVI")
-    return Measured(bool(ex[["Protein MI", "Spatial MI"]].all()), detail="scVI UMI90 above the actual depth: "
-                    + ", ".join(_TASK_WORD.get(t, t) for t in ex[ex].index))
+    return Measured(
+        bool(ex[["Protein MI", "Spatial MI"]].all()),
+        detail="scVI UMI90 above the actual depth: "
+        + ", ".join(_TASK_WORD.get(t, t) for t in ex[ex].index),
+    )
 
 
 # images and sequences (Fig. 2g–i) -----------------------------------------------------------
 def _image_r2(dataset):
     def fn(ev: Released):
         img = ev.noise_fits[ev.noise_fits["task"].str.startswith(dataset)]
-        return Measured(float(img["r_squared"].mean()), se=float(img["r_squared"].sem()),
-                        detail=f"mean R² over {len(img)} curves (median {img['r_squared'].median():.3f})")
+        return Measured(
+            float(img["r_squared"].mean()),
+            se=float(img["r_squared"].sem()),
+            detail=f"mean R² over {len(img)} curves (median {img['r_squared'].median():.3f})",
+        )
+
     return fn
 
 
@@ -724,7 +847,10 @@ _MEASURES["released.image_r2_kidney"] = _image_r2("TissueMNIST")
 @_measure("released.image_r2_min")
 def _image_min(ev: Released):
     img = ev.noise_fits[ev.noise_fits["modality"] == "Image"]
-    return Measured(float(img["r_squared"].min()), detail=f"lowest of {len(img)} image curves: {img.loc[img['r_squared'].idxmin(), 'curve']}")
+    return Measured(
+        float(img["r_squared"].min()),
+        detail=f"lowest of {len(img)} image curves: {img.loc[img['r_squared'].idxmin(), 'curve']}",
+    )
 
 
 @_measure("ours.image_r2_median")
@@ -735,14 +861,20 @@ def _o_image(ev: Ours):
         return None
     f = pd.concat(fits)
     ok = f[f["ok"]]
-    return Measured(float(ok["r_squared"].median()) if len(ok) else float("nan"),
-                    detail=f"median over {len(ok)} ok of {len(f)} curves of the images chapter")
+    return Measured(
+        float(ok["r_squared"].median()) if len(ok) else float("nan"),
+        detail=f"median over {len(ok)} ok of {len(f)} curves of the images chapter",
+    )
 
 
 @_measure("released.caltech_5way_ubar")
 def _cal_ubar(ev: Released):
     row = ev.caltech_5way[ev.caltech_5way["curve"].str.contains("Pixelation")].iloc[0]
-    return Measured(float(row["u_bar"]), se=float(row["u_bar_err"]), detail=f"5-class pixelation ū = {row['u_bar']:.3f} ± {row['u_bar_err']:.3f} (x = 1/F)")
+    return Measured(
+        float(row["u_bar"]),
+        se=float(row["u_bar_err"]),
+        detail=f"5-class pixelation ū = {row['u_bar']:.3f} ± {row['u_bar_err']:.3f} (x = 1/F)",
+    )
 
 
 @_measure("released.caltech_5way_resolution")
@@ -758,8 +890,12 @@ def _cal_res(ev: Released):
 def _cal_imax(ev: Released):
     i = ev.caltech_5way.set_index("curve")["i_max"]
     gap = float((i - np.log2(5)).abs().max())
-    return Measured(gap, detail="5-class I_max: " + "; ".join(f"{k.split(' · ')[1]} {v:.2f}" for k, v in i.items())
-                    + f" against log2 5 = {np.log2(5):.2f} bits")
+    return Measured(
+        gap,
+        detail="5-class I_max: "
+        + "; ".join(f"{k.split(' · ')[1]} {v:.2f}" for k, v in i.items())
+        + f" against log2 5 = {np.log2(5):.2f} bits",
+    )
 
 
 def _steepest(prefix, label):
@@ -768,7 +904,11 @@ def _steepest(prefix, label):
         f = f[~f["curve"].str.endswith(("8-class MI", "Class all"))]
         u = f.set_index("curve")["u_bar"].sort_values(ascending=False)
         rank = [c.endswith(label) for c in u.index].index(True) + 1
-        return Measured(rank == 1, detail=f"{label}: ū rank {rank} of {len(u)} (largest: {u.index[0].split(' · ')[-1]})")
+        return Measured(
+            rank == 1,
+            detail=f"{label}: ū rank {rank} of {len(u)} (largest: {u.index[0].split(' · ')[-1]})",
+        )
+
     return fn
 
 
@@ -778,16 +918,30 @@ _MEASURES["released.tissue_podocyte_steepest"] = _steepest("TissueMNIST · Pixel
 
 @_measure("released.spike_stable_rate")
 def _spike(ev: Released):
-    f = ev.noise_fits[(ev.noise_fits["modality"] == "Sequence") & (ev.noise_fits["model"] == "ESM2-8M")].iloc[0]
+    f = ev.noise_fits[
+        (ev.noise_fits["modality"] == "Sequence") & (ev.noise_fits["model"] == "ESM2-8M")
+    ].iloc[0]
     x = f["u_bar"] / (2 ** (2 * 0.1) - 1)  # Eq. 1 is 0.1 bit below capacity here (large I_max)
     rate = 1 / (1 + x)
-    return Measured(rate, detail=f"ESM2-8M loses 0.1 bit of its capacity at a substitution rate of 1 in {1 / rate:,.0f} (ū = {f['u_bar']:.1f} correct per substituted residue)")
+    return Measured(
+        rate,
+        detail=f"ESM2-8M loses 0.1 bit of its capacity at a substitution rate of 1 in "
+        f"{1 / rate:,.0f} (ū = {f['u_bar']:.1f} correct per substituted residue)",
+    )
+
+
+def _r2_listing(f) -> str:
+    pairs = zip(f["model"], f["r_squared"], strict=True)
+    return "R²: " + "; ".join(f"{m} {r:.3f}" for m, r in pairs)
 
 
 @_measure("released.spike_r2_min")
 def _spike_r2(ev: Released):
     f = ev.noise_fits[ev.noise_fits["modality"] == "Sequence"]
-    return Measured(float(f["r_squared"].min()), detail="R²: " + "; ".join(f"{m} {r:.3f}" for m, r in zip(f["model"], f["r_squared"])))
+    return Measured(
+        float(f["r_squared"].min()),
+        detail=_r2_listing(f),
+    )
 
 
 @_measure("ours.spike_r2_min")
@@ -795,7 +949,10 @@ def _o_spike(ev: Ours):
     f = ev.noise_fits("seq_spike")
     if f is None or not len(f):
         return None
-    return Measured(float(f["r_squared"].min()), detail="R²: " + "; ".join(f"{m} {r:.3f}" for m, r in zip(f["model"], f["r_squared"])))
+    return Measured(
+        float(f["r_squared"].min()),
+        detail=_r2_listing(f),
+    )
 
 
 @_measure("released.spike_sizes")
@@ -824,8 +981,14 @@ def _box1(ev):
     worst = 0.0
     for sy, su in [(3.0, 1.0), (0.5, 2.0), (10.0, 0.1)]:
         u_bar, i_max = theory.noise_law_parameters(sy, su)
-        worst = max(worst, float(np.max(np.abs(theory.channel_mi(x, sy, su) - laws.noise_law(x, u_bar, i_max)))))
-    return Measured(worst, detail=f"largest |Box 1 channel − Eq. 1| over three channels and 61 SNRs: {worst:.1e} bit")
+        worst = max(
+            worst,
+            float(np.max(np.abs(theory.channel_mi(x, sy, su) - laws.noise_law(x, u_bar, i_max)))),
+        )
+    return Measured(
+        worst,
+        detail=f"largest |Box 1 channel − Eq. 1| over three channels and 61 SNRs: {worst:.1e} bit",
+    )
 
 
 @_measure("analytic.poisson_snr")
@@ -835,8 +998,11 @@ def _poisson(ev):
     depths = np.array([100.0, 1000.0, 5000.0])
     snr = theory.poisson_power_snr(depths, n_cells=20000)
     ratio = snr / depths
-    return Measured(float(np.max(np.abs(ratio - 1))), detail="mean²/variance ÷ UMIs per cell at "
-                    + ", ".join(f"{d:,.0f}: {r:.3f}" for d, r in zip(depths, ratio)))
+    return Measured(
+        float(np.max(np.abs(ratio - 1))),
+        detail="mean²/variance ÷ UMIs per cell at "
+        + ", ".join(f"{d:,.0f}: {r:.3f}" for d, r in zip(depths, ratio, strict=False)),
+    )
 
 
 # model sizes (Table S3) ---------------------------------------------------------------------
@@ -846,8 +1012,11 @@ def _param_range(model):
 
         t = models.parameter_count_table(profile="paper")
         col = f"{model} (M)"
-        return Measured((float(t[col].min()), float(t[col].max())), detail=f"{model} (M): " + "; ".join(
-            f"{k} {v:.1f}" for k, v in t[col].items()))
+        return Measured(
+            (float(t[col].min()), float(t[col].max())),
+            detail=f"{model} (M): " + "; ".join(f"{k} {v:.1f}" for k, v in t[col].items()),
+        )
+
     return fn
 
 
@@ -867,8 +1036,15 @@ def _close(p, v, rel, abs_, se) -> str:
     return "differs"
 
 
-def verdict(paper, value, *, kind: str = "equal", rel: float | None = None,
-            abs_: float | None = None, se: float | None = None) -> str:
+def verdict(
+    paper,
+    value,
+    *,
+    kind: str = "equal",
+    rel: float | None = None,
+    abs_: float | None = None,
+    se: float | None = None,
+) -> str:
     """Compare a recomputed value with the paper's (see the module docstring for the verdicts).
 
     ``paper`` ``True`` checks a truth value; a ``(low, high)`` pair compares both ends;
@@ -881,7 +1057,7 @@ def verdict(paper, value, *, kind: str = "equal", rel: float | None = None,
     if paper is None:
         return "not testable here"
     if isinstance(paper, tuple):
-        ends = [_close(p, v, rel, abs_, None) for p, v in zip(paper, value)]
+        ends = [_close(p, v, rel, abs_, None) for p, v in zip(paper, value, strict=False)]
         return "reproduced" if all(e == "reproduced" for e in ends) else "differs"
     if kind == "at_most":
         return "reproduced" if value <= paper * (1 + (rel or 0)) + (abs_ or 0) else "differs"
@@ -914,7 +1090,7 @@ def _evaluate(name, evidence):
 def markdown(card: pd.DataFrame) -> str:
     """The scored claims as MyST Markdown: one section per verdict, one item per claim, each
     linked to the figure or table that shows it (for ``{glue:md}`` with ``:format: myst``)."""
-    names = dict(zip(figures()["label"], figures()["item"]))
+    names = dict(zip(figures()["label"], figures()["item"], strict=False))
     out = []
     for v in VERDICTS:
         sub = card[card["verdict"] == v]
@@ -922,17 +1098,28 @@ def markdown(card: pd.DataFrame) -> str:
             continue
         out.append(f"**{v.capitalize()}** ({len(sub)})\n")
         for r in sub.itertuples():
-            where = "; ".join(f"{k}: {w}" for k, w in (("draft", r.draft), ("latest", r.latest)) if w)
+            where = "; ".join(
+                f"{k}: {w}" for k, w in (("draft", r.draft), ("latest", r.latest)) if w
+            )
             paper = f" The paper: {r.paper}." if r.paper else ""
-            link = f" See {{ref}}`{names.get(r.figure, 'this figure')} <{r.figure}>`." if r.figure else ""
+            link = (
+                f" See {{ref}}`{names.get(r.figure, 'this figure')} <{r.figure}>`."
+                if r.figure
+                else ""
+            )
             ours = f" Our runs: *{r.ours_verdict}*." if r.ours_verdict else ""
             out.append(f"- *{r.claim}* ({where}).{paper} {r.reason}{ours}{link}")
         out.append("")
     return "\n".join(out)
 
 
-def score(*, profile: str = "quick", released: Released | None = None, ours: Ours | None = None,
-          progress: bool = False) -> pd.DataFrame:
+def score(
+    *,
+    profile: str = "quick",
+    released: Released | None = None,
+    ours: Ours | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Every claim with its numbers and verdicts, sorted by verdict.
 
     Parameters
@@ -958,14 +1145,25 @@ def score(*, profile: str = "quick", released: Released | None = None, ours: Our
         measured = {"released": _evaluate(c.released, released), "ours": _evaluate(c.ours, ours)}
         if c.released and c.released.startswith("analytic."):
             measured = {"released": None, "ours": measured["released"]}
-        judged = {k: (verdict(c.paper, m.value, kind=c.kind, rel=c.rel, abs_=c.abs, se=m.se)
-                      if m is not None else None) for k, m in measured.items()}
+        judged = {
+            k: (
+                verdict(c.paper, m.value, kind=c.kind, rel=c.rel, abs_=c.abs, se=m.se)
+                if m is not None
+                else None
+            )
+            for k, m in measured.items()
+        }
         main = judged["released"] or judged["ours"] or "not testable here"
         parts = []
         for k, m in measured.items():
             if m is not None:
-                who = "released tables" if k == "released" else f"our runs ({profile})" if not (
-                    c.released or "").startswith("analytic.") else "computed here"
+                who = (
+                    "released tables"
+                    if k == "released"
+                    else f"our runs ({profile})"
+                    if not (c.released or "").startswith("analytic.")
+                    else "computed here"
+                )
                 parts.append(f"{who}: {_show(m.value)}" + (f" ({m.detail})" if m.detail else ""))
         if c.ours and measured["ours"] is None:
             parts.append(f"our runs: not run at the {profile!r} profile here")
@@ -973,18 +1171,29 @@ def score(*, profile: str = "quick", released: Released | None = None, ours: Our
             parts.append(c.untestable or "no measure")
         if c.note:
             parts.append(c.note)
-        rows.append({
-            "id": c.id, "topic": c.topic, "claim": c.claim,
-            "draft": c.where.get("draft") or "", "latest": c.where.get("latest") or "",
-            "paper": "" if c.paper is True else "lost in the text" if c.paper is None else (
-                ("≤ " if c.kind == "at_most" else "≥ " if c.kind == "at_least" else "") + _show(c.paper)),
-            "released": _show(measured["released"].value) if measured["released"] else "",
-            "ours": _show(measured["ours"].value) if measured["ours"] else "",
-            "verdict": main,
-            "ours_verdict": judged["ours"] or "",
-            "reason": ". ".join(p.rstrip(".") for p in parts) + ".",
-            "figure": c.figure or "",
-        })
+        rows.append(
+            {
+                "id": c.id,
+                "topic": c.topic,
+                "claim": c.claim,
+                "draft": c.where.get("draft") or "",
+                "latest": c.where.get("latest") or "",
+                "paper": ""
+                if c.paper is True
+                else "lost in the text"
+                if c.paper is None
+                else (
+                    ("≤ " if c.kind == "at_most" else "≥ " if c.kind == "at_least" else "")
+                    + _show(c.paper)
+                ),
+                "released": _show(measured["released"].value) if measured["released"] else "",
+                "ours": _show(measured["ours"].value) if measured["ours"] else "",
+                "verdict": main,
+                "ours_verdict": judged["ours"] or "",
+                "reason": ". ".join(p.rstrip(".") for p in parts) + ".",
+                "figure": c.figure or "",
+            }
+        )
     out = pd.DataFrame(rows)
     out["verdict"] = pd.Categorical(out["verdict"], categories=VERDICTS, ordered=True)
     return out.sort_values(["verdict", "topic"], kind="stable", ignore_index=True)
