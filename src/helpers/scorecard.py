@@ -456,14 +456,16 @@ def _o_gf_ubar(ev: Ours):
     return _gf_ubar_max(fits) if _need(fits, ["Geneformer"]) else None
 
 
+def _u_bar(row, detail: str) -> Measured:
+    """A fit's ū with its standard error; ``detail`` formats the two."""
+    u, err = float(row["u_bar"]), float(row["u_bar_err"])
+    return Measured(u, se=err, detail=detail.format(u, err))
+
+
 @_measure("released.scvi_protein_ubar")
 def _scvi_protein(ev: Released):
     row = ev.largest.query("task == 'Protein MI' and model == 'SCVI'").iloc[0]
-    return Measured(
-        float(row["u_bar"]),
-        se=float(row["u_bar_err"]),
-        detail=f"scVI ū on protein MI {row['u_bar']:,.0f} ± {row['u_bar_err']:,.0f}",
-    )
+    return _u_bar(row, "scVI ū on protein MI {:,.0f} ± {:,.0f}")
 
 
 @_measure("released.scvi_low_ubar_tasks")
@@ -870,11 +872,7 @@ def _o_image(ev: Ours):
 @_measure("released.caltech_5way_ubar")
 def _cal_ubar(ev: Released):
     row = ev.caltech_5way[ev.caltech_5way["curve"].str.contains("Pixelation")].iloc[0]
-    return Measured(
-        float(row["u_bar"]),
-        se=float(row["u_bar_err"]),
-        detail=f"5-class pixelation ū = {row['u_bar']:.3f} ± {row['u_bar_err']:.3f} (x = 1/F)",
-    )
+    return _u_bar(row, "5-class pixelation ū = {:.3f} ± {:.3f} (x = 1/F)")
 
 
 @_measure("released.caltech_5way_resolution")
