@@ -211,6 +211,13 @@ class Released:
         return laws.fit_table(cal, ["task", "curve"], law="noise", x="x", y="mi")
 
 
+def _fig2_task(task: str) -> str:
+    """A task of ours by the name of its counterpart in Fig. 2 (``sc_protein`` → ``Protein MI``)."""
+    from . import published, tasks
+
+    return published.SIGNAL_TASK.get(tasks.get(task).paper.signal, task)
+
+
 class Ours:
     """This book's own runs at one profile, read from the chapters' results folders.
 
@@ -270,15 +277,11 @@ class Ours:
     @cached_property
     def fig2_fits(self) -> pd.DataFrame | None:
         """:attr:`cell_noise_fits` of each task's main signal, in the names of Fig. 2."""
-        from . import published, tasks
-
         fits = self.cell_noise_fits
         if fits is None:
             return None
         fits = fits[fits["signal"] == fits.groupby("task")["signal"].transform("first")].copy()
-        fits["task"] = [
-            published.SIGNAL_TASK.get(tasks.get(t).paper.signal, t) for t in fits["task"]
-        ]
+        fits["task"] = fits["task"].map(_fig2_task)
         return fits.reset_index(drop=True)
 
     def umi90_table(self) -> pd.DataFrame | None:
@@ -291,12 +294,8 @@ class Ours:
         for name in self.CELL_TASKS:
             rows = self.results(name)
             if rows is not None:
-                depth[name] = float(rows.loc[rows["level"] == rows["level"].max(), "x"].mean())
-        from . import published, tasks
-
-        depth = {
-            published.SIGNAL_TASK.get(tasks.get(k).paper.signal, k): v for k, v in depth.items()
-        }
+                full = rows["level"] == rows["level"].max()
+                depth[_fig2_task(name)] = float(rows.loc[full, "x"].mean())
         out = fits[["task", "model", "u_bar", "i_max", "ok"]].copy()
         out["umi90"] = [f.umi90_of("table") for f in fits["fit"]]
         out["actual"] = out["task"].map(depth)
@@ -428,6 +427,27 @@ for _task, _key in [
 
 
 # noise-law parameters (Fig. 2f) -------------------------------------------------------------
+def _on_fits(name: str, *models: str, ours: bool = True):
+    """Register a statistic of the single-cell noise fits at the largest training size as
+    ``released.<name>`` (the released tables' :attr:`Released.largest`) and, with ``ours``, as
+    ``ours.<name>`` (our :attr:`Ours.fig2_fits`, where our runs hold every one of ``models``)."""
+
+    def register(fn):
+        _MEASURES[f"released.{name}"] = lambda ev: fn(ev.largest)
+        if ours:
+            _MEASURES[f"ours.{name}"] = lambda ev: (
+                fn(ev.fig2_fits) if _need(ev.fig2_fits, models) else None
+            )
+        return fn
+
+    return register
+
+
+def _need(fits, models) -> bool:
+    return fits is not None and set(models) <= set(fits["model"])
+
+
+@_on_fits("geneformer_ubar_max", "Geneformer")
 def _gf_ubar_max(fits):
     u = _by_task(fits[fits["ok"]], "u_bar").get("Geneformer", pd.Series(dtype=float)).dropna()
     left = sorted(set(fits.loc[(fits["model"] == "Geneformer") & ~fits["ok"], "task"]))
@@ -445,17 +465,6 @@ def _gf_ubar_max(fits):
     )
 
 
-@_measure("released.geneformer_ubar_max")
-def _r_gf_ubar(ev: Released):
-    return _gf_ubar_max(ev.largest)
-
-
-@_measure("ours.geneformer_ubar_max")
-def _o_gf_ubar(ev: Ours):
-    fits = ev.fig2_fits
-    return _gf_ubar_max(fits) if _need(fits, ["Geneformer"]) else None
-
-
 def _u_bar(row, detail: str) -> Measured:
     """A fit's ū with its standard error; ``detail`` formats the two."""
     u, err = float(row["u_bar"]), float(row["u_bar_err"])
@@ -468,13 +477,14 @@ def _scvi_protein(ev: Released):
     return _u_bar(row, "scVI ū on protein MI {:,.0f} ± {:,.0f}")
 
 
-@_measure("released.scvi_low_ubar_tasks")
-def _scvi_low(ev: Released):
-    u = _by_task(ev.largest, "u_bar")
+@_on_fits("scvi_low_ubar_tasks", ours=False)
+def _scvi_low(fits):
+    u = _by_task(fits, "u_bar")
     low = u["SCVI"] < 1000
     return Measured(int(low.sum()), detail="scVI ū: " + _listing(u["SCVI"], "{:,.0f}"))
 
 
+@_on_fits("pca_over_geneformer_ubar", ours=False)
 def _pca_over_gf(fits):
     u = _by_task(fits, "u_bar")
     ratio = u["PCA"] / u["Geneformer"]
@@ -484,59 +494,32 @@ def _pca_over_gf(fits):
     )
 
 
-@_measure("released.pca_over_geneformer_ubar")
-def _r_pca_gf(ev: Released):
-    return _pca_over_gf(ev.largest)
-
-
 def _imax_gap(fits):
     i = _by_task(fits, "i_max")
     gap = i["SCVI"] - i["Geneformer"]
     return gap, "scVI − Geneformer I_max (bits): " + _listing(gap, "{:+.2f}")
 
 
-@_measure("released.scvi_minus_geneformer_imax")
-def _r_gap(ev: Released):
-    gap, detail = _imax_gap(ev.largest)
+@_on_fits("scvi_minus_geneformer_imax", ours=False)
+def _gap_range(fits):
+    gap, detail = _imax_gap(fits)
     return Measured((float(gap.min()), float(gap.max())), detail=detail)
 
 
-def _need(fits, models):
-    return fits is not None and set(models) <= set(fits["model"])
-
-
-@_measure("released.scvi_above_geneformer_every_task")
-def _r_scvi_above(ev: Released):
-    gap, detail = _imax_gap(ev.largest)
-    return Measured(bool((gap > 0).all()), detail=detail)
-
-
-@_measure("ours.scvi_above_geneformer_every_task")
-def _o_scvi_above(ev: Ours):
-    fits = ev.fig2_fits
-    if not _need(fits, ["SCVI", "Geneformer"]):
-        return None
+@_on_fits("scvi_above_geneformer_every_task", "SCVI", "Geneformer")
+def _scvi_above(fits):
     gap, detail = _imax_gap(fits)
     return Measured(bool((gap > 0).all()), detail=detail)
 
 
+@_on_fits("geneformer_lowest_ubar", "Geneformer", "PCA")
 def _gf_most_robust(fits):
     u = _by_task(fits[fits["ok"]], "u_bar")
     best = u.idxmin(axis=1)
     return Measured(bool((best == "Geneformer").all()), detail="lowest ū: " + _listing(best, "{}"))
 
 
-@_measure("released.geneformer_lowest_ubar")
-def _r_gf_robust(ev: Released):
-    return _gf_most_robust(ev.largest)
-
-
-@_measure("ours.geneformer_lowest_ubar")
-def _o_gf_robust(ev: Ours):
-    fits = ev.fig2_fits
-    return _gf_most_robust(fits) if _need(fits, ["Geneformer", "PCA"]) else None
-
-
+@_on_fits("pca_less_robust_than_learned", "Geneformer", "SCVI", "PCA")
 def _pca_least_robust(fits):
     u = _by_task(fits, "u_bar")
     worse = (u["PCA"] > u["Geneformer"]) & (u["PCA"] > u["SCVI"])
@@ -547,17 +530,7 @@ def _pca_least_robust(fits):
     )
 
 
-@_measure("released.pca_less_robust_than_learned")
-def _r_pca_least(ev: Released):
-    return _pca_least_robust(ev.largest)
-
-
-@_measure("ours.pca_less_robust_than_learned")
-def _o_pca_least(ev: Ours):
-    fits = ev.fig2_fits
-    return _pca_least_robust(fits) if _need(fits, ["Geneformer", "SCVI", "PCA"]) else None
-
-
+@_on_fits("geneformer_below_linear", "Geneformer", "PCA", "RandomProjection")
 def _gf_below_linear(fits):
     i = _by_task(fits, "i_max")
     below = i[["PCA", "RandomProjection"]].max(axis=1) > i["Geneformer"]
@@ -565,19 +538,6 @@ def _gf_below_linear(fits):
         bool(below.any()),
         detail="tasks where a linear baseline's I_max exceeds Geneformer's: "
         + (", ".join(_TASK_WORD.get(t, t) for t in below[below].index) or "none"),
-    )
-
-
-@_measure("released.geneformer_below_linear")
-def _r_gf_linear(ev: Released):
-    return _gf_below_linear(ev.largest)
-
-
-@_measure("ours.geneformer_below_linear")
-def _o_gf_linear(ev: Ours):
-    fits = ev.fig2_fits
-    return (
-        _gf_below_linear(fits) if _need(fits, ["Geneformer", "PCA", "RandomProjection"]) else None
     )
 
 
@@ -1079,12 +1039,6 @@ def _show(value) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
-def _evaluate(name, evidence):
-    if name is None or evidence is None:
-        return None
-    return _MEASURES[name](evidence)
-
-
 def markdown(card: pd.DataFrame) -> str:
     """The scored claims as MyST Markdown: one section per verdict, one item per claim, each
     linked to the figure or table that shows it (for ``{glue:md}`` with ``:format: myst``)."""
@@ -1138,11 +1092,18 @@ def score(
 
     released = Released() if released is None else released
     ours = Ours(profile) if ours is None else ours
+    # a measure's prefix → the column it fills, the evidence it reads and how the reason names it
+    sources = {
+        "released": ("released", released, "released tables"),
+        "ours": ("ours", ours, f"our runs ({profile})"),
+        "analytic": ("ours", released, "computed here"),
+    }
     rows = []
     for c in bar(claims(), desc="claims", disable=not progress):
-        measured = {"released": _evaluate(c.released, released), "ours": _evaluate(c.ours, ours)}
-        if c.released and c.released.startswith("analytic."):
-            measured = {"released": None, "ours": measured["released"]}
+        measured, who = {"released": None, "ours": None}, {}
+        for name in filter(None, (c.released, c.ours)):
+            column, evidence, label = sources[name.split(".")[0]]
+            measured[column], who[column] = _MEASURES[name](evidence), label
         judged = {
             k: (
                 verdict(c.paper, m.value, kind=c.kind, rel=c.rel, abs_=c.abs, se=m.se)
@@ -1155,14 +1116,7 @@ def score(
         parts = []
         for k, m in measured.items():
             if m is not None:
-                who = (
-                    "released tables"
-                    if k == "released"
-                    else f"our runs ({profile})"
-                    if not (c.released or "").startswith("analytic.")
-                    else "computed here"
-                )
-                parts.append(f"{who}: {_show(m.value)}" + (f" ({m.detail})" if m.detail else ""))
+                parts.append(f"{who[k]}: {_show(m.value)}" + (f" ({m.detail})" if m.detail else ""))
         if c.ours and measured["ours"] is None:
             parts.append(f"our runs: not run at the {profile!r} profile here")
         if main == "not testable here":
