@@ -654,21 +654,15 @@ def _o_sc_r2(ev: Ours):
     )
 
 
-def _collapse_r2(fit_objects):
-    from . import laws
-
-    pairs = [f.collapse() for f in fit_objects]
-    z = np.concatenate([p[0] for p in pairs])
-    y = np.concatenate([p[1] for p in pairs])
-    return float(
-        1 - np.sum((y - laws.universal_noise_curve(z)) ** 2) / np.sum((y - y.mean()) ** 2)
-    ), len(pairs)
-
-
 @_measure("released.collapse_r2")
 def _r_collapse(ev: Released):
-    r2, n = _collapse_r2(ev.noise_fits.loc[ev.noise_fits["ok"], "fit"])
-    return Measured(r2, detail=f"pooled R² of {n} ok curves against the universal curve")
+    from . import laws
+
+    good = ev.noise_fits.loc[ev.noise_fits["ok"], "fit"]
+    return Measured(
+        laws.collapse_r2(good),
+        detail=f"pooled R² of {len(good)} ok curves against the universal curve",
+    )
 
 
 @_measure("ours.collapse_r2")
@@ -676,8 +670,12 @@ def _o_collapse(ev: Ours):
     fits = ev.cell_noise_fits
     if fits is None or not fits["ok"].any():
         return None
-    r2, n = _collapse_r2(fits.loc[fits["ok"], "fit"])
-    return Measured(r2, detail=f"pooled R² of our {n} ok single-cell curves")
+    from . import laws
+
+    good = fits.loc[fits["ok"], "fit"]
+    return Measured(
+        laws.collapse_r2(good), detail=f"pooled R² of our {len(good)} ok single-cell curves"
+    )
 
 
 def _rises(curves: pd.DataFrame, keys) -> pd.Series:

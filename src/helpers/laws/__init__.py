@@ -40,6 +40,7 @@ from .joint import (
 from .noise import (
     UMI90_DEFINITIONS,
     NoiseLawFit,
+    collapse_r2,
     fit_noise_law,
     invert_noise_law,
     noise_collapse,
@@ -62,6 +63,7 @@ __all__ = [
     "cell_collapse",
     "cell_law",
     "cell_law_bounds",
+    "collapse_r2",
     "cross_validate_joint",
     "fit_cell_law",
     "fit_joint_law",

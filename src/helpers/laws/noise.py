@@ -25,6 +25,7 @@ __all__ = [
     "umi90",
     "universal_noise_curve",
     "noise_collapse",
+    "collapse_r2",
     "NoiseLawFit",
     "noise_flags",
     "fit_noise_law",
@@ -196,6 +197,25 @@ def noise_collapse(x, mi, u_bar, i_max):
     a = np.exp2(-2.0 * float(i_max))
     z = (np.asarray(x, dtype=float) / u_bar + a) / (1.0 - a)
     return z, np.asarray(mi, dtype=float) - i_max
+
+
+def collapse_r2(fits) -> float:
+    """Pooled :math:`R^2` of noise-law fits collapsed onto :func:`universal_noise_curve`.
+
+    ``fits`` are :class:`NoiseLawFit` objects (e.g. the ``fit`` column of a
+    :func:`helpers.laws.fit_table`, ``ok`` rows); every fitted point of every curve counts once.
+
+    Examples
+    --------
+    >>> x = np.geomspace(10.0, 1e4, 8)
+    >>> fits = [fit_noise_law(x, noise_law(x, u, 2.0)) for u in (100.0, 1000.0)]
+    >>> round(collapse_r2(fits), 6)
+    1.0
+    """
+    pairs = [f.collapse() for f in fits]
+    z = np.concatenate([p[0] for p in pairs])
+    y = np.concatenate([p[1] for p in pairs])
+    return _r_squared(y, universal_noise_curve(z))
 
 
 def _noise_model(x, u_bar, i_max):
